@@ -1,0 +1,70 @@
+/// Broadcasting add/sub/mul, scaling, and the in-place helpers the optimizer and autograd use.
+extension Tensor {
+    private static func binary(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
+        if a.shape == b.shape {
+            let out = Tensor(uninitialized: a.shape)
+            let (pa, pb, po) = (a.data, b.data, out.data)
+            Parallel.forEachChunk(a.count) { r in for i in r { po[i] = op(pa[i], pb[i]) } }
+            return out
+        }
+        let shape = Broadcast.shape(a.shape, b.shape)
+        let out = Tensor(uninitialized: shape)
+        let (pa, pb, po) = (a.data, b.data, out.data)
+        Broadcast.forEachRun(shape, Broadcast.strides(a.shape, in: shape), Broadcast.strides(b.shape, in: shape)) { o, ia, ib, n, sa, sb in
+            for i in 0..<n { po[o + i] = op(pa[ia + i * sa], pb[ib + i * sb]) }
+        }
+        return out
+    }
+
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        binary(a, b, +).recording("add", [a, b]) { g in
+            [a.needsGrad ? g.reduced(to: a.shape) : nil, b.needsGrad ? g.reduced(to: b.shape) : nil]
+        }
+    }
+
+    public static func - (a: Tensor, b: Tensor) -> Tensor {
+        binary(a, b, -).recording("sub", [a, b]) { g in
+            [a.needsGrad ? g.reduced(to: a.shape) : nil, b.needsGrad ? (g * -1).reduced(to: b.shape) : nil]
+        }
+    }
+
+    public static func * (a: Tensor, b: Tensor) -> Tensor {
+        binary(a, b, *).recording("mul", [a, b]) { g in
+            [a.needsGrad ? binary(g, b, *).reduced(to: a.shape) : nil,
+             b.needsGrad ? binary(g, a, *).reduced(to: b.shape) : nil]
+        }
+    }
+
+    public static func * (a: Tensor, s: Float) -> Tensor {
+        let out = Tensor(uninitialized: a.shape)
+        let (pa, po) = (a.data, out.data)
+        Parallel.forEachChunk(a.count) { r in for i in r { po[i] = pa[i] * s } }
+        return out.recording("scale", [a]) { g in [g * s] }
+    }
+
+    public static func * (s: Float, a: Tensor) -> Tensor { a * s }
+
+    /// self += other (same shape), outside the graph.
+    public func addInPlace(_ other: Tensor, scale: Float = 1) {
+        precondition(shape == other.shape, "addInPlace \(other.shape) into \(shape)")
+        let (p, q) = (data, other.data)
+        Parallel.forEachChunk(count) { r in for i in r { p[i] += scale * q[i] } }
+    }
+
+    /// self + other as a new tensor, outside the graph.
+    public func adding(_ other: Tensor) -> Tensor { GradMode.withoutGrad { self + other } }
+
+    /// Sets every element to `value`, outside the graph.
+    public func fill(_ value: Float) { data.update(repeating: value, count: count) }
+
+    /// Sum of all elements: a scalar of shape [1].
+    public func sum() -> Tensor {
+        var s: Double = 0
+        for i in 0..<count { s += Double(data[i]) }
+        let shape = self.shape
+        return Tensor([Float(s)], shape: [1]).recording("sum", [self]) { g in [Tensor(filled: g.data[0], shape: shape)] }
+    }
+
+    /// Mean of all elements: a scalar of shape [1].
+    public func mean() -> Tensor { sum() * (1 / Float(count)) }
+}

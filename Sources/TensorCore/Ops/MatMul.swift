@@ -1,0 +1,90 @@
+/// Matrix products. Leading dimensions are batch dimensions; transposes are flags passed to GEMM, never copies.
+extension Tensor {
+    /// a: (…, M, K) or (…, K, M) if transposeA; b: (K, N) / (N, K) if transposeB, or batched (…, K, N) with the
+    /// same batch shape as a. out: (…, M, N).
+    public func matmul(_ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+        let a = self
+        precondition(a.rank >= 2 && b.rank >= 2, "matmul needs matrices: \(a.shape) · \(b.shape)")
+        let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+        let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+        let (m, k) = transposeA ? (ac, ar) : (ar, ac)
+        let (kb, n) = transposeB ? (bc, br) : (br, bc)
+        precondition(k == kb, "matmul inner dims differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
+        let batch = Array(a.shape.dropLast(2))
+        let batchCount = batch.reduce(1, *)
+        let bBatched = b.rank > 2
+        precondition(!bBatched || Array(b.shape.dropLast(2)) == batch, "matmul batch shapes differ: \(a.shape) · \(b.shape)")
+
+        // A shared (unbatched) right operand with an untransposed left operand is one big GEMM over all rows.
+        if !bBatched && !transposeA {
+            let out = Tensor(uninitialized: batch + [m, n])
+            GEMM.sgemm(transB: transposeB, m: batchCount * m, n: n, k: k, a: a.data, lda: ac, b: b.data, ldb: bc,
+                       c: out.data, ldc: n)
+            return out.recording("matmul", [a, b]) { g in
+                // dA = g · op(B)ᵀ ; dB = op(A)ᵀ · g (then transposed back when B was used transposed).
+                var da: Tensor?, db: Tensor?
+                if a.needsGrad {
+                    let t = Tensor(uninitialized: a.shape)
+                    GEMM.sgemm(transB: !transposeB, m: batchCount * m, n: k, k: n, a: g.data, lda: n, b: b.data, ldb: bc,
+                               c: t.data, ldc: ac)
+                    da = t
+                }
+                if b.needsGrad {
+                    let t = Tensor(uninitialized: b.shape)
+                    if transposeB {  // B is (N, K): dB = gᵀ · A
+                        GEMM.sgemm(transA: true, m: n, n: k, k: batchCount * m, a: g.data, lda: n, b: a.data, ldb: ac,
+                                   c: t.data, ldc: bc)
+                    } else {         // B is (K, N): dB = Aᵀ · g
+                        GEMM.sgemm(transA: true, m: k, n: n, k: batchCount * m, a: a.data, lda: ac, b: g.data, ldb: n,
+                                   c: t.data, ldc: bc)
+                    }
+                    db = t
+                }
+                return [da, db]
+            }
+        }
+
+        let out = Tensor(uninitialized: batch + [m, n])
+        let (aStride, bStride) = (ar * ac, bBatched ? br * bc : 0)
+        for i in 0..<batchCount {
+            GEMM.sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: a.data + i * aStride, lda: ac,
+                       b: b.data + i * bStride, ldb: bc, c: out.data + i * m * n, ldc: n)
+        }
+        return out.recording("bmm", [a, b]) { g in
+            var da: Tensor?, db: Tensor?
+            if a.needsGrad {
+                let t = Tensor(uninitialized: a.shape)
+                for i in 0..<batchCount {
+                    let gp = g.data + i * m * n, bp = b.data + i * bStride, tp = t.data + i * aStride
+                    if transposeA {  // A stored (K, M): dA = op(B) · gᵀ
+                        GEMM.sgemm(transA: transposeB, transB: true, m: k, n: m, k: n, a: bp, lda: bc, b: gp, ldb: n, c: tp, ldc: ac)
+                    } else {         // A stored (M, K): dA = g · op(B)ᵀ
+                        GEMM.sgemm(transB: !transposeB, m: m, n: k, k: n, a: gp, lda: n, b: bp, ldb: bc, c: tp, ldc: ac)
+                    }
+                }
+                da = t
+            }
+            if b.needsGrad {
+                let t = Tensor(zeros: b.shape)
+                for i in 0..<batchCount {
+                    let gp = g.data + i * m * n, ap = a.data + i * aStride, tp = t.data + i * bStride
+                    let beta: Float = bBatched || i == 0 ? 0 : 1  // a shared B accumulates over the batch
+                    if transposeB {  // B stored (N, K): dB = gᵀ · op(A)
+                        GEMM.sgemm(transA: true, transB: transposeA, m: n, n: k, k: m, a: gp, lda: n, b: ap, ldb: ac, beta: beta, c: tp, ldc: bc)
+                    } else {         // B stored (K, N): dB = op(A)ᵀ · g
+                        GEMM.sgemm(transA: !transposeA, m: k, n: n, k: m, a: ap, lda: ac, b: gp, ldb: n, beta: beta, c: tp, ldc: bc)
+                    }
+                }
+                db = t
+            }
+            return [da, db]
+        }
+    }
+
+    /// x: (…, in), weight: (out, in) as in torch.nn.Linear, bias: (out). out: (…, out).
+    public func linear(_ weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        let y = matmul(weight, transposeB: true)
+        guard let bias else { return y }
+        return y + bias
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+
+/// Softmax over the last axis (numerically stable: max-subtracted).
+extension Tensor {
+    public func softmax() -> Tensor {
+        let n = lastDim, rows = rowCount
+        let out = Tensor(uninitialized: shape)
+        let (px, po) = (data, out.data)
+        Parallel.forEachChunk(rows, costPerItem: n * 4) { r in
+            for row in r { softmaxRow(px + row * n, po + row * n, n) }
+        }
+        return out.recording("softmax", [self]) { g in
+            // dx = y ⊙ (g − Σ g⊙y)
+            let dx = Tensor(uninitialized: g.shape)
+            let (pg, py, pd) = (g.data, out.data, dx.data)
+            Parallel.forEachChunk(rows, costPerItem: n * 2) { r in
+                for row in r {
+                    let o = row * n
+                    var dot: Float = 0
+                    for j in 0..<n { dot += pg[o + j] * py[o + j] }
+                    for j in 0..<n { pd[o + j] = py[o + j] * (pg[o + j] - dot) }
+                }
+            }
+            return [dx]
+        }
+    }
+}
+
+/// y = softmax(x) for one row of length n; a row of all −inf gives zeros (a fully masked attention row).
+@inline(__always)
+func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var m = -Float.infinity
+    for j in 0..<n { m = max(m, x[j]) }
+    if m == -.infinity { y.update(repeating: 0, count: n); return }
+    var s: Float = 0
+    for j in 0..<n { let e = expf(x[j] - m); y[j] = e; s += e }
+    let inv = 1 / s
+    for j in 0..<n { y[j] *= inv }
+}

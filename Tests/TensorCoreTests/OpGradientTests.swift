@@ -1,0 +1,116 @@
+import XCTest
+import TensorCore
+
+/// Every differentiable op against central finite differences (tolerances in GradientCheck.swift).
+final class OpGradientTests: XCTestCase {
+    func testMatmulAllTransposeCombinations() {
+        for ta in [false, true] { for tb in [false, true] {
+            let a = randomTensor(ta ? [4, 3] : [3, 4], seed: 1), b = randomTensor(tb ? [5, 4] : [4, 5], seed: 2)
+            checkGradients("matmul ta=\(ta) tb=\(tb)", inputs: [a, b]) { a.matmul(b, transposeA: ta, transposeB: tb) }
+        } }
+    }
+
+    func testBatchedMatmulWithBatchedAndSharedRightOperand() {
+        for ta in [false, true] { for tb in [false, true] {
+            let a = randomTensor(ta ? [2, 4, 3] : [2, 3, 4], seed: 3)
+            let b = randomTensor(tb ? [2, 5, 4] : [2, 4, 5], seed: 4)
+            checkGradients("bmm ta=\(ta) tb=\(tb)", inputs: [a, b]) { a.matmul(b, transposeA: ta, transposeB: tb) }
+            let shared = randomTensor(tb ? [5, 4] : [4, 5], seed: 5)
+            checkGradients("bmm shared ta=\(ta) tb=\(tb)", inputs: [a, shared]) { a.matmul(shared, transposeA: ta, transposeB: tb) }
+        } }
+    }
+
+    func testLinearWithBias() {
+        let x = randomTensor([2, 3, 6], seed: 6), w = randomTensor([4, 6], seed: 7), b = randomTensor([4], seed: 8)
+        checkGradients("linear", inputs: [x, w, b]) { x.linear(w, bias: b) }
+    }
+
+    func testBroadcastingAddSubMul() {
+        let a = randomTensor([2, 3, 4], seed: 9), row = randomTensor([4], seed: 10), col = randomTensor([2, 1, 4], seed: 11)
+        checkGradients("add", inputs: [a, row]) { a + row }
+        checkGradients("sub", inputs: [a, col]) { a - col }
+        checkGradients("mul", inputs: [a, col]) { a * col }
+        let c = randomTensor([2, 3, 4], seed: 12)
+        checkGradients("mul same shape", inputs: [a, c]) { a * c }
+        checkGradients("mul self", inputs: [a]) { a * a }
+        checkGradients("scale", inputs: [a]) { a * 0.37 }
+    }
+
+    func testActivations() {
+        let x = randomTensor([3, 7], seed: 13, std: 2)
+        checkGradients("gelu", inputs: [x]) { x.gelu() }
+        checkGradients("gelu_tanh", inputs: [x]) { x.geluTanh() }
+        checkGradients("silu", inputs: [x]) { x.silu() }
+        checkGradients("tanh", inputs: [x]) { x.tanh() }
+        let gate = randomTensor([3, 5], seed: 14), up = randomTensor([3, 5], seed: 15)
+        checkGradients("swiglu", inputs: [gate, up]) { swiglu(gate: gate, up: up) }
+    }
+
+    func testSoftmax() {
+        let x = randomTensor([4, 6], seed: 16)
+        checkGradients("softmax", inputs: [x]) { x.softmax() }
+    }
+
+    func testNorms() {
+        let x = randomTensor([5, 8], seed: 17), w = randomTensor([8], seed: 18), b = randomTensor([8], seed: 19)
+        checkGradients("rms_norm", inputs: [x, w]) { x.rmsNorm(weight: w, eps: 1e-5) }
+        checkGradients("layer_norm", inputs: [x, w, b]) { x.layerNorm(weight: w, bias: b, eps: 1e-5) }
+        checkGradients("layer_norm no bias", inputs: [x, w]) { x.layerNorm(weight: w, bias: nil, eps: 1e-5) }
+    }
+
+    func testEmbeddingScatterAddsRepeatedIds() {
+        let w = randomTensor([6, 4], seed: 20)
+        let ids = IntTensor([1, 3, 1, 5, 0, 1] as [Int], shape: [2, 3])
+        checkGradients("embedding", inputs: [w]) { embedding(ids, weight: w) }
+    }
+
+    func testConcatSplitSlice() {
+        let a = randomTensor([2, 3], seed: 21), b = randomTensor([2, 5], seed: 22)
+        checkGradients("concat", inputs: [a, b]) { concatLastAxis([a, b, a]) }
+        let x = randomTensor([2, 9], seed: 23)
+        checkGradients("split", inputs: [x]) { let p = x.split(lastAxis: [3, 4, 2]); return concatLastAxis([p[2], p[0]]) * p[1].slice(lastAxis: 0..<1) }
+    }
+
+    func testViewsCarryGradients() {
+        let x = randomTensor([4, 6], seed: 24)
+        checkGradients("reshape+rows", inputs: [x]) { x.reshaped([2, 12]).rows(1..<2) * 2 }
+    }
+
+    func testDropoutUsesTheSameMaskForwardAndBackward() {
+        let x = randomTensor([4, 16], seed: 25)
+        checkGradients("dropout", inputs: [x]) { var g = SeededGenerator(seed: 5); return x.dropout(0.3, generator: &g) }
+    }
+
+    func testRotaryFullAndPartial() {
+        let pos = IntTensor([0, 1, 2, 7, 3, 4] as [Int], shape: [2, 3])
+        let x = randomTensor([2, 3, 2, 8], seed: 26)
+        checkGradients("rotary", inputs: [x]) { x.rotary(RotaryTable(rotaryDim: 8, theta: 10_000, positions: pos)) }
+        checkGradients("rotary partial", inputs: [x]) { x.rotary(RotaryTable(rotaryDim: 4, theta: 100, positions: pos)) }
+    }
+
+    func testAttentionGroupedCausalPaddedPacked() {
+        let q = randomTensor([2, 5, 4, 3], seed: 27), k = randomTensor([2, 5, 2, 3], seed: 28), v = randomTensor([2, 5, 2, 3], seed: 29)
+        let pad = IntTensor([1, 1, 1, 1, 1, 0, 0, 1, 1, 1] as [Int], shape: [2, 5])
+        let seg = IntTensor([0, 0, 1, 1, 1, 0, 0, 0, 1, 1] as [Int], shape: [2, 5])
+        checkGradients("attention causal", inputs: [q, k, v]) {
+            scaledDotProductAttention(query: q, key: k, value: v, mask: AttentionMask(causal: true))
+        }
+        checkGradients("attention padded", inputs: [q, k, v]) {
+            scaledDotProductAttention(query: q, key: k, value: v, mask: AttentionMask(causal: false, keyPadding: pad))
+        }
+        checkGradients("attention packed", inputs: [q, k, v]) {
+            scaledDotProductAttention(query: q, key: k, value: v, mask: AttentionMask(causal: true, segments: seg))
+        }
+        let mq = randomTensor([1, 2, 3, 4], seed: 30), mk = randomTensor([1, 4, 1, 4], seed: 31), mv = randomTensor([1, 4, 1, 4], seed: 32)
+        checkGradients("attention multi-query, cached keys", inputs: [mq, mk, mv]) {
+            scaledDotProductAttention(query: mq, key: mk, value: mv, mask: AttentionMask(causal: true))
+        }
+    }
+
+    func testCrossEntropyIgnoresMinus100() {
+        let logits = randomTensor([5, 7], seed: 33, std: 2)
+        let labels = IntTensor([3, -100, 0, 6, -100] as [Int], shape: [5])
+        checkGradients("cross_entropy mean", inputs: [logits]) { crossEntropy(logits, labels: labels) }
+        checkGradients("cross_entropy sum", inputs: [logits]) { crossEntropy(logits, labels: labels, reduction: .sum) }
+    }
+}
