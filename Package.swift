@@ -21,16 +21,18 @@ let package = Package(
                        providers: [.apt(["libicu-dev"])]),
 
         .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: fast),
         .target(name: "ModelFormats", swiftSettings: fast),
         .target(name: "Tokenizers", dependencies: ["CICU"], swiftSettings: fast),
         .target(name: "ChatTemplates", swiftSettings: fast),
 
         .executableTarget(name: "LoRAKitCLI", dependencies: [
-            "TensorCore", "ModelFormats", "Tokenizers", "ChatTemplates",
+            "TensorCore", "NN", "ModelFormats", "Tokenizers", "ChatTemplates",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates"]),

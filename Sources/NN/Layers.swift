@@ -1,0 +1,96 @@
+import TensorCore
+
+/// Anything that maps (…, in) → (…, out) like torch.nn.Linear: the base layers LoRA wraps, and the wrappers.
+public protocol LinearLayer: Module {
+    var inFeatures: Int { get }
+    var outFeatures: Int { get }
+    func callAsFunction(_ x: Tensor) -> Tensor
+}
+
+/// torch.nn.Linear: weight (out, in), optional bias (out).
+public final class Linear: Module, LinearLayer {
+    public var weight: Tensor { parameter("weight")! }
+    public var bias: Tensor? { parameter("bias") }
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+
+    public init(inFeatures: Int, outFeatures: Int, bias: Bool) {
+        super.init()
+        register(parameter: "weight", Tensor(zeros: [outFeatures, inFeatures]))
+        if bias { register(parameter: "bias", Tensor(zeros: [outFeatures])) }
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight, bias: bias) }
+}
+
+/// GPT-2's Conv1D: a linear layer whose weight is stored transposed, (in, out) — PEFT's `fan_in_fan_out`.
+public final class Conv1D: Module, LinearLayer {
+    public var weight: Tensor { parameter("weight")! }
+    public var bias: Tensor? { parameter("bias") }
+    public var inFeatures: Int { weight.shape[0] }
+    public var outFeatures: Int { weight.shape[1] }
+
+    public init(inFeatures: Int, outFeatures: Int) {
+        super.init()
+        register(parameter: "weight", Tensor(zeros: [inFeatures, outFeatures]))
+        register(parameter: "bias", Tensor(zeros: [outFeatures]))
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = x.matmul(weight)
+        return bias.map { y + $0 } ?? y
+    }
+}
+
+/// torch.nn.Embedding: weight (num_embeddings, dim).
+public final class Embedding: Module {
+    public var weight: Tensor { parameter("weight")! }
+
+    public init(count: Int, dimension: Int) {
+        super.init()
+        register(parameter: "weight", Tensor(zeros: [count, dimension]))
+    }
+
+    public func callAsFunction(_ ids: IntTensor) -> Tensor { embedding(ids, weight: weight) }
+}
+
+/// Llama's RMSNorm.
+public final class RMSNorm: Module {
+    public let eps: Float
+    public init(dimension: Int, eps: Float) {
+        self.eps = eps
+        super.init()
+        register(parameter: "weight", Tensor(filled: 1, shape: [dimension]))
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.rmsNorm(weight: parameter("weight")!, eps: eps) }
+}
+
+/// torch.nn.LayerNorm with affine weight and (optionally) bias.
+public final class LayerNorm: Module {
+    public let eps: Float
+    public init(dimension: Int, eps: Float, bias: Bool = true) {
+        self.eps = eps
+        super.init()
+        register(parameter: "weight", Tensor(filled: 1, shape: [dimension]))
+        if bias { register(parameter: "bias", Tensor(zeros: [dimension])) }
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        x.layerNorm(weight: parameter("weight")!, bias: parameter("bias"), eps: eps)
+    }
+}
+
+/// torch.nn.ModuleList: children named "0", "1", … .
+public final class ModuleList<Element: Module>: Module {
+    public private(set) var count = 0
+    public init(_ modules: [Element]) {
+        super.init()
+        for m in modules { append(m) }
+    }
+    public func append(_ m: Element) { register(String(count), m); count += 1 }
+    public subscript(_ i: Int) -> Element { child(String(i)) }
+}
+
+extension Module {
+    /// The child `name` as a linear layer (plain, Conv1D or a LoRA wrapper).
+    public func linear(_ name: String) -> any LinearLayer { child(name, as: (any LinearLayer).self) }
+}
