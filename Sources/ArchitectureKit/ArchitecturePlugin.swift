@@ -1,0 +1,135 @@
+import Foundation
+import TensorCore
+import NN
+
+/// The heads a model can be built with. The trainer picks one; a plugin says which it supports.
+public enum TaskHead: Equatable, Sendable, CustomStringConvertible {
+    /// Next-token logits (…ForCausalLM).
+    case causalLM
+    /// One logit vector per sequence (…ForSequenceClassification), with `numLabels` classes.
+    case sequenceClassification(numLabels: Int)
+    /// Last hidden states only (…Model / AutoModel).
+    case base
+
+    public var description: String {
+        switch self {
+        case .causalLM: return "causal-lm"
+        case .sequenceClassification(let n): return "sequence-classification(\(n))"
+        case .base: return "base"
+        }
+    }
+}
+
+/// One forward pass's inputs. Shapes: (B, T) for every integer tensor.
+public struct ModelInput {
+    public var inputIDs: IntTensor
+    /// 1 = real token, 0 = padding. nil = all real.
+    public var attentionMask: IntTensor?
+    /// Explicit positions (packing restarts them per sample); nil = 0..<T (after the cache, when one is given).
+    public var positionIDs: IntTensor?
+    /// Sample ids for packed rows: tokens attend only within their sample.
+    public var segmentIDs: IntTensor?
+    /// token_type_ids for encoders that use them (BERT).
+    public var tokenTypeIDs: IntTensor?
+    /// Keys and values of earlier positions, extended in place by the forward pass (generation).
+    public var cache: KVCache?
+
+    public init(inputIDs: IntTensor, attentionMask: IntTensor? = nil, positionIDs: IntTensor? = nil,
+                segmentIDs: IntTensor? = nil, tokenTypeIDs: IntTensor? = nil, cache: KVCache? = nil) {
+        self.inputIDs = inputIDs
+        self.attentionMask = attentionMask
+        self.positionIDs = positionIDs
+        self.segmentIDs = segmentIDs
+        self.tokenTypeIDs = tokenTypeIDs
+        self.cache = cache
+    }
+
+    public var batchSize: Int { inputIDs.shape[0] }
+    public var length: Int { inputIDs.shape[1] }
+}
+
+/// Per-layer key/value store for incremental decoding. Keys/values are (B, S, Hkv, D) tensors.
+public final class KVCache {
+    public var keys: [Tensor?]
+    public var values: [Tensor?]
+    public init(layers: Int) {
+        keys = Array(repeating: nil, count: layers)
+        values = Array(repeating: nil, count: layers)
+    }
+    /// Positions already stored.
+    public var length: Int { keys.first??.shape[1] ?? 0 }
+}
+
+/// A model built by a plugin: a module tree with Hugging Face names plus a forward pass.
+public protocol ArchitectureModel: Module {
+    /// The head this instance was built with.
+    var head: TaskHead { get }
+    /// causalLM: logits (B, T, vocab); sequenceClassification: (B, numLabels); base: hidden states (B, T, hidden).
+    func forward(_ input: ModelInput) -> Tensor
+}
+
+/// An architecture: everything the core needs to know about it, so the core never names one.
+///
+/// Built-ins are registered by the CLI (`ArchitectureRegistry.shared.register(LlamaArchitecture.self)`); a user's
+/// plugin registers itself from a dynamic library's entry point or is described by a declarative file.
+public protocol ArchitecturePlugin {
+    /// Human-readable name, e.g. "Llama".
+    static var name: String { get }
+    /// config.json `model_type` values served.
+    static var modelTypes: [String] { get }
+    /// GGUF `general.architecture` values served (empty when the plugin does not read GGUF).
+    static var ggufArchitectures: [String] { get }
+    /// PEFT's default `target_modules` for this model type.
+    static var defaultTargetModules: [String] { get }
+    /// Paths of heads that are not LoRA targets for "all-linear" (e.g. `lm_head`, `score`, `classifier`).
+    static var outputHeadModules: [String] { get }
+    /// The module that a classification head adds (PEFT puts it in modules_to_save), e.g. "score" or "classifier".
+    static var classificationHeadModule: String? { get }
+    /// Heads `makeModel` can build.
+    static func supports(_ head: TaskHead) -> Bool
+
+    /// Builds an uninitialised model from a Hugging Face config.json object.
+    static func makeModel(config: ModelConfig, head: TaskHead) throws -> any ArchitectureModel
+
+    /// A Hugging Face config.json object equivalent to a GGUF file's metadata.
+    static func config(fromGGUF metadata: GGUFMetadata) throws -> ModelConfig
+    /// The Hugging Face parameter path for a GGUF tensor name, and how to fix its values (nil = unknown tensor).
+    static func hfTensor(forGGUF name: String, config: ModelConfig) -> GGUFTensorMapping?
+}
+
+extension ArchitecturePlugin {
+    public static var ggufArchitectures: [String] { [] }
+    public static var classificationHeadModule: String? { nil }
+    public static func config(fromGGUF metadata: GGUFMetadata) throws -> ModelConfig {
+        throw ArchitectureError.unsupported("\(name) does not read GGUF files")
+    }
+    public static func hfTensor(forGGUF name: String, config: ModelConfig) -> GGUFTensorMapping? { nil }
+}
+
+/// Where a GGUF tensor goes and how its values must be rearranged on the way.
+public struct GGUFTensorMapping {
+    public var path: String
+    /// llama.cpp's converter permutes Q/K rows for its rotary layout; this undoes it (heads = that projection's heads).
+    public var undoRotaryPermutation: Int?
+    public init(path: String, undoRotaryPermutation heads: Int? = nil) {
+        self.path = path
+        self.undoRotaryPermutation = heads
+    }
+}
+
+/// GGUF metadata as plain values, so the contract does not depend on the file reader.
+public typealias GGUFMetadata = [String: Any]
+
+public enum ArchitectureError: Error, CustomStringConvertible {
+    case unsupported(String)
+    case badConfig(String)
+    case unknownArchitecture(String)
+
+    public var description: String {
+        switch self {
+        case .unsupported(let s): return s
+        case .badConfig(let s): return "config: \(s)"
+        case .unknownArchitecture(let s): return s
+        }
+    }
+}

@@ -1,0 +1,31 @@
+/// Resolves a `model_type` or GGUF architecture to the plugin serving it.
+public final class ArchitectureRegistry: @unchecked Sendable {
+    public struct Entry {
+        public let plugin: any ArchitecturePlugin.Type
+        /// "built-in", a dylib path, or a declarative file path.
+        public let origin: String
+    }
+
+    public static let shared = ArchitectureRegistry()
+    public private(set) var entries: [Entry] = []
+
+    public init() {}
+
+    /// Registers a plugin; a later registration for the same model type wins (a user may override a built-in).
+    public func register(_ plugin: any ArchitecturePlugin.Type, origin: String = "built-in") {
+        entries.removeAll { $0.plugin == plugin }
+        entries.append(Entry(plugin: plugin, origin: origin))
+    }
+
+    public func plugin(forModelType type: String) throws -> any ArchitecturePlugin.Type {
+        if let e = entries.last(where: { $0.plugin.modelTypes.contains(type) }) { return e.plugin }
+        throw ArchitectureError.unknownArchitecture("no plugin serves model_type \"\(type)\"; registered: \(known)")
+    }
+
+    public func plugin(forGGUFArchitecture arch: String) throws -> any ArchitecturePlugin.Type {
+        if let e = entries.last(where: { $0.plugin.ggufArchitectures.contains(arch) }) { return e.plugin }
+        throw ArchitectureError.unknownArchitecture("no plugin reads GGUF architecture \"\(arch)\"; registered: \(known)")
+    }
+
+    private var known: String { entries.map { $0.plugin.modelTypes.joined(separator: "/") }.joined(separator: ", ") }
+}
