@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // LoRAKit: LoRA fine-tuning for language models on the CPU (OpenBLAS). Targets follow the layers of the design:
-// tensor/autograd → NN modules → model formats → plugin contract → LoRA → tokenizers & templates → training → CLI.
+// tensor/autograd → NN modules → model formats → plugin contract → LoRA → tokenizers & templates → generation →
+// training → recipes → CLI. Built-in architectures live in Plugins/<Name>/ and depend on the contract only.
 import PackageDescription
 
 let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
@@ -8,6 +9,7 @@ let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configur
 let package = Package(
     name: "LoRAKit",
     products: [
+        .library(name: "LoRAKit", targets: ["LoRAKit"]),
         .executable(name: "lorakit", targets: ["LoRAKitCLI"]),
     ],
     dependencies: [
@@ -17,19 +19,30 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(name: "CICU", path: "Sources/CICU", pkgConfig: "icu-uc",
-                       providers: [.apt(["libicu-dev"])]),
+        .systemLibrary(name: "CICU", path: "Sources/CICU", pkgConfig: "icu-uc", providers: [.apt(["libicu-dev"])]),
+        .systemLibrary(name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
 
+        // Core layers, bottom up.
         .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: fast),
         .target(name: "ModelFormats", swiftSettings: fast),
         .target(name: "ArchitectureKit", dependencies: ["NN", "ModelFormats"], swiftSettings: fast),
+        .target(name: "LoRA", dependencies: ["ArchitectureKit"], swiftSettings: fast),
         .target(name: "Tokenizers", dependencies: ["CICU"], swiftSettings: fast),
         .target(name: "ChatTemplates", swiftSettings: fast),
+        .target(name: "Generation", dependencies: ["ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates"], swiftSettings: fast),
+        .target(name: "Training", dependencies: ["LoRA", "Generation", "CJSONC"], swiftSettings: fast),
+        .target(name: "Recipes", dependencies: ["Training", .product(name: "Yams", package: "Yams")], swiftSettings: fast),
 
+        // Built-in architectures: one folder each, depending on the plugin contract only.
+        .target(name: "LlamaPlugin", dependencies: ["ArchitectureKit"], path: "Plugins/Llama", swiftSettings: fast),
+
+        // The library product and the command line.
+        .target(name: "LoRAKit", dependencies: ["TensorCore", "NN", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers",
+                                                "ChatTemplates", "Generation", "Training", "Recipes", "LlamaPlugin"],
+                swiftSettings: fast),
         .executableTarget(name: "LoRAKitCLI", dependencies: [
-            "TensorCore", "NN", "ModelFormats", "Tokenizers", "ChatTemplates",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "LoRAKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
@@ -37,6 +50,11 @@ let package = Package(
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates"]),
+        .testTarget(name: "LlamaPluginTests", dependencies: ["LoRAKit"]),
+        .testTarget(name: "LoRATests", dependencies: ["LoRAKit"]),
+        .testTarget(name: "GenerationTests", dependencies: ["LoRAKit"]),
+        .testTarget(name: "TrainingTests", dependencies: ["LoRAKit"]),
+        .testTarget(name: "RecipesTests", dependencies: ["LoRAKit"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,1 +1,13 @@
-print("lorakit")
+import ArgumentParser
+import LoRAKit
+
+/// `lorakit`: every subcommand is a thin shell over a library call (one file per subcommand).
+struct LoRAKitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lorakit",
+        abstract: "LoRA fine-tuning for language models on the CPU.",
+        subcommands: [Bench.self])
+}
+
+registerBuiltinArchitectures()
+LoRAKitCommand.main()

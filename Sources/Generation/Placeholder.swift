@@ -1,0 +1,1 @@
+// Generation: see the issue for scope; replaced by the real sources.

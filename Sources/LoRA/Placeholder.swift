@@ -1,0 +1,1 @@
+// LoRA: see the issue for scope; replaced by the real sources.

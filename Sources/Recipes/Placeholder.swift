@@ -1,0 +1,1 @@
+// Recipes: see the issue for scope; replaced by the real sources.

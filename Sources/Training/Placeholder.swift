@@ -1,0 +1,1 @@
+// Training: see the issue for scope; replaced by the real sources.
