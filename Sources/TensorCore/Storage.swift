@@ -1,3 +1,5 @@
+import Foundation
+
 /// Owned, 64-byte aligned Float32 buffer shared by a tensor and its views.
 ///
 /// A class so that views (reshape, first-axis slices) share memory and the buffer is freed exactly when the last
@@ -5,11 +7,12 @@
 public final class Storage {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
+    private let capacity: Int
 
     public init(count: Int, zeroed: Bool = true) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        capacity = BufferPool.roundedCapacity(count)
+        pointer = BufferPool.shared.take(capacity: capacity)
         if zeroed { pointer.initialize(repeating: 0, count: count) }
     }
 
@@ -18,5 +21,69 @@ public final class Storage {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit { BufferPool.shared.give(pointer, capacity: capacity) }
+}
+
+/// Keeps recently freed large buffers for reuse. A training step allocates the same shapes every step; without
+/// reuse each large allocation is a fresh mmap whose first touch page-faults (a 200 MB logits tensor costs tens of
+/// milliseconds that way). Small buffers go straight to malloc, which already recycles them.
+final class BufferPool: @unchecked Sendable {
+    static let shared = BufferPool()
+    /// Buffers below this many floats (1 MiB) are not pooled.
+    static let minimumPooled = 1 << 18
+    /// Upper bound on idle pooled memory, in floats (2 GiB).
+    static let maximumIdle = 1 << 29
+
+    private var idle: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    private var idleFloats = 0
+    private let lock = NSLock()
+
+    /// Pooled sizes are rounded up to 1/8 of their power of two, so near-equal shapes share buffers.
+    static func roundedCapacity(_ count: Int) -> Int {
+        let n = max(count, 1)
+        guard n >= minimumPooled else { return n }
+        let step = 1 << max(0, (Int.bitWidth - n.leadingZeroBitCount) - 4)
+        return (n + step - 1) / step * step
+    }
+
+    func take(capacity: Int) -> UnsafeMutablePointer<Float> {
+        if capacity >= Self.minimumPooled {
+            lock.lock()
+            if let p = idle[capacity]?.popLast() {
+                idleFloats -= capacity
+                lock.unlock()
+                return p
+            }
+            lock.unlock()
+        }
+        return UnsafeMutableRawPointer.allocate(byteCount: capacity * 4, alignment: 64).bindMemory(to: Float.self, capacity: capacity)
+    }
+
+    func give(_ p: UnsafeMutablePointer<Float>, capacity: Int) {
+        if capacity >= Self.minimumPooled {
+            lock.lock()
+            if idleFloats + capacity <= Self.maximumIdle {
+                idle[capacity, default: []].append(p)
+                idleFloats += capacity
+                lock.unlock()
+                return
+            }
+            lock.unlock()
+        }
+        UnsafeMutableRawPointer(p).deallocate()
+    }
+
+    /// Returns every idle buffer to the system (after loading a model, before measuring memory).
+    func drain() {
+        lock.lock()
+        defer { lock.unlock() }
+        for (_, list) in idle { for p in list { UnsafeMutableRawPointer(p).deallocate() } }
+        idle = [:]
+        idleFloats = 0
+    }
+}
+
+extension Tensor {
+    /// Frees the buffers the tensor layer keeps for reuse.
+    public static func releaseCachedBuffers() { BufferPool.shared.drain() }
 }
