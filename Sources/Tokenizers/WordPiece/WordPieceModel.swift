@@ -8,6 +8,9 @@ final class WordPieceModel: @unchecked Sendable {
     let unkID: Int
     let prefix: String
     let maxInputCharsPerWord: Int
+    /// The longest vocabulary entry in scalars: no candidate piece longer than this can match, which keeps
+    /// the greedy search linear in the word length instead of quadratic.
+    private let longestToken: Int
 
     private var cache: [String: [Int]] = [:]
     private let cacheLock = NSLock()
@@ -24,6 +27,7 @@ final class WordPieceModel: @unchecked Sendable {
         self.unkID = unkID
         self.prefix = prefix
         self.maxInputCharsPerWord = maxInputCharsPerWord
+        self.longestToken = vocab.keys.map(\.unicodeScalars.count).max() ?? 0
     }
 
     /// Appends the ids of one pre-tokenized word.
@@ -51,7 +55,8 @@ final class WordPieceModel: @unchecked Sendable {
         var pieces: [Int] = []
         var start = 0
         while start < word.count {
-            var end = word.count
+            let prefixLength = start > 0 ? prefix.unicodeScalars.count : 0
+            var end = min(word.count, start + max(0, longestToken - prefixLength))
             var found: Int?
             while end > start {
                 var candidate = String.UnicodeScalarView()

@@ -121,6 +121,35 @@ def wordpiece_cases():
                      "token_type_ids": pair["token_type_ids"]}}
 
 
+def tiny_bpe(kind):
+    """A small byte-level BPE trained here, saved as a tokenizer.json: exercises the tokenizer.json path with
+    `Split` + `ByteLevel` (llama3) or `ByteLevel(use_regex, add_prefix_space)` (gpt2)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    with open(os.path.join(ROOT, "tokenizers", "pretokenizers.json"), encoding="utf-8") as f:
+        patterns = json.load(f)["patterns"]
+    tokenizer = Tokenizer(models.BPE())
+    if kind == "llama3":
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(patterns["llama3"]), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=["<|begin_of_text|>", "<|eot_id|>"])
+    tokenizer.train_from_iterator(SHARED_CASES * 3 + BPE_CASES, trainer=trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B",
+        special_tokens=[("<|begin_of_text|>", 0)])
+    tokenizer.save(os.path.join(HERE, f"tiny_{kind}_bpe.tokenizer.json"))
+    cases = []
+    for text in SHARED_CASES + ["<|begin_of_text|>Hi<|eot_id|> there <|eot_id|>"]:
+        ids = tokenizer.encode(text, add_special_tokens=True).ids
+        cases.append({"text": text, "ids": ids, "decoded": tokenizer.decode(ids, skip_special_tokens=False),
+                      "decoded_skipping_special": tokenizer.decode(ids, skip_special_tokens=True)})
+    return cases
+
+
 def write(name, payload):
     with open(os.path.join(HERE, name), "w", encoding="utf-8") as f:
         json.dump(payload, f, ensure_ascii=False, indent=1)
@@ -130,3 +159,5 @@ def write(name, payload):
 if __name__ == "__main__":
     write("smollm2_cases.json", bpe_cases())
     write("minilm_cases.json", wordpiece_cases())
+    write("tiny_llama3_bpe_cases.json", tiny_bpe("llama3"))
+    write("tiny_gpt2_bpe_cases.json", tiny_bpe("gpt2"))
