@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["CICU"], swiftSettings: fast),
         .target(name: "ChatTemplates", swiftSettings: fast),
         .target(name: "Generation", dependencies: ["ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates"], swiftSettings: fast),
-        .target(name: "Training", dependencies: ["LoRA", "Generation", "CJSONC"], swiftSettings: fast),
+        .target(name: "Training", dependencies: ["LoRA", "Generation", "Tokenizers", "ChatTemplates", "CJSONC"], swiftSettings: fast),
         .target(name: "Recipes", dependencies: ["Training", .product(name: "Yams", package: "Yams")], swiftSettings: fast),
 
         // Built-in architectures: one folder each, depending on the plugin contract only.

@@ -4,7 +4,7 @@ import LoRAKit
 
 /// `lorakit bench …`: speed and memory measurements (targets live here, never in timed unit tests).
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Measure speed and memory.", subcommands: [BenchOps.self])
+    static let configuration = CommandConfiguration(abstract: "Measure speed and memory.", subcommands: [BenchOps.self, BenchTokenize.self])
 }
 
 struct BenchOps: ParsableCommand {
@@ -16,5 +16,20 @@ struct BenchOps: ParsableCommand {
     func run() throws {
         let report = OpsBenchmark.run(repeats: repeats)
         print(report.text)
+    }
+}
+
+struct BenchTokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tokenize",
+        abstract: "Encode throughput of a tokenizer (tokenizer.json or a shipped GGUF vocabulary JSON) on an Alpaca-sized corpus.")
+
+    @Argument(help: "tokenizer.json, or a GGUF-style vocabulary JSON such as tokenizers/smollm2/vocabulary.json.")
+    var tokenizer: String
+
+    func run() throws {
+        let url = URL(fileURLWithPath: tokenizer)
+        let tok: any Tokenizer = url.lastPathComponent == "tokenizer.json"
+            ? try TokenizerLoader.load(tokenizerJSON: url) : try BPETokenizer(ggufVocabularyJSON: url)
+        print(TokenizerBenchmark.run(tok, separator: tok is WordPieceTokenizer ? " " : ""))
     }
 }
