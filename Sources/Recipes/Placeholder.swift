@@ -1,1 +1,0 @@
-// Recipes: see the issue for scope; replaced by the real sources.

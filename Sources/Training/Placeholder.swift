@@ -1,1 +1,0 @@
-// Training: see the issue for scope; replaced by the real sources.
