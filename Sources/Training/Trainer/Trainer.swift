@@ -1,0 +1,248 @@
+import Foundation
+import TensorCore
+import ArchitectureKit
+
+/// The training loop: seeded micro-batches, token-weighted gradient accumulation, global-norm clipping, AdamW with
+/// a warmup schedule, periodic evaluation, atomic checkpoints, metrics.jsonl and a loss curve.
+///
+/// Gradient accumulation equals one large batch: each micro-batch's summed cross-entropy is divided by the number
+/// of non-ignored targets in the *whole* accumulated batch before `backward`, so every token weighs the same no
+/// matter how tokens are spread over micro-batches (transformers' `num_items_in_batch` behaviour).
+public final class Trainer {
+    public let model: any ArchitectureModel
+    public let adapter: AdapterHooks
+    public let configuration: TrainerConfiguration
+    public let trainExamples: [TokenizedExample]
+    public let validationExamples: [TokenizedExample]
+    public let padID: Int32
+    public let optimizer: AdamW
+    public var reporter: ProgressReporter
+    /// Files stored in each checkpoint besides the tensors (the recipe).
+    public var extraCheckpointFiles: [String: Data] = [:]
+
+    public private(set) var state: TrainerState
+    public private(set) var metrics: MetricsLog
+    public private(set) var monitor = LossMonitor()
+    public private(set) var lastCheckpoint: URL?
+    /// Eval loss before the first update and after the last, for the summary.
+    public private(set) var initialEval: EvaluationResult?
+    public private(set) var finalEval: EvaluationResult?
+
+    private var plan: EpochPlan
+
+    public init(model: any ArchitectureModel, adapter: AdapterHooks, configuration: TrainerConfiguration,
+                train: [TokenizedExample], validation: [TokenizedExample], padID: Int32,
+                reporter: ProgressReporter = ProgressReporter()) throws {
+        guard !train.isEmpty else { throw TrainingError.noData("every example was filtered out, masked away or empty") }
+        guard configuration.batchSize > 0, configuration.gradientAccumulationSteps > 0, configuration.maxSteps > 0 else {
+            throw TrainingError.configuration("batch_size, gradient_accumulation_steps and max_steps must be positive")
+        }
+        self.model = model
+        self.adapter = adapter
+        self.configuration = configuration
+        trainExamples = train
+        validationExamples = validation
+        self.padID = padID
+        self.reporter = reporter
+        optimizer = AdamW(parameters: model.trainableParameters(), hyperparameters: configuration.adam)
+        guard !optimizer.parameters.isEmpty else { throw TrainingError.configuration("the model has no trainable parameters (was LoRA applied?)") }
+        state = TrainerState(globalStep: 0, epoch: 0, batchIndex: 0, optimizerSteps: 0, adapterRandomState: adapter.randomState(),
+                             bestEvalLoss: nil, bestCheckpoint: nil, evalsWithoutImprovement: 0, configuration: configuration)
+        plan = Trainer.plan(train, configuration, epoch: 0)
+        metrics = try MetricsLog(url: configuration.outputDir?.appendingPathComponent("metrics.jsonl"))
+    }
+
+    static func plan(_ examples: [TokenizedExample], _ c: TrainerConfiguration, epoch: Int) -> EpochPlan {
+        EpochPlan(lengths: examples.map(\.count), batchSize: c.batchSize, maxLength: c.maxSeqLength, packing: c.packing,
+                  seed: c.seed, epoch: epoch)
+    }
+
+    /// Micro-batches per epoch (optimizer updates per epoch = this ÷ gradient_accumulation_steps, rounded up).
+    public var microBatchesPerEpoch: Int { plan.batches.count }
+
+    /// Continues from a checkpoint directory: parameters, optimizer moments, data position and random state.
+    public func resume(from dir: URL) throws {
+        let loaded = try Checkpoint.load(from: dir, optimizer: optimizer)
+        guard loaded.configuration.batchSize == configuration.batchSize, loaded.configuration.seed == configuration.seed,
+              loaded.configuration.packing == configuration.packing else {
+            throw TrainingError.checkpoint("\(dir.path) was written with batch_size \(loaded.configuration.batchSize), seed "
+                + "\(loaded.configuration.seed), packing \(loaded.configuration.packing); this run has \(configuration.batchSize), "
+                + "\(configuration.seed), \(configuration.packing), so the data order would differ")
+        }
+        state = loaded
+        state.configuration = configuration
+        adapter.restoreRandomState(loaded.adapterRandomState)
+        plan = Trainer.plan(trainExamples, configuration, epoch: state.epoch)
+        metrics = try MetricsLog(url: configuration.outputDir?.appendingPathComponent("metrics.jsonl"), resumeStep: state.globalStep)
+        lastCheckpoint = dir
+        reporter.message("resumed from \(dir.path) at step \(state.globalStep)")
+    }
+
+    private func nextMicroBatch() -> TrainingBatch {
+        if state.batchIndex >= plan.batches.count {
+            state.epoch += 1
+            state.batchIndex = 0
+            plan = Trainer.plan(trainExamples, configuration, epoch: state.epoch)
+        }
+        defer { state.batchIndex += 1 }
+        return plan.batch(state.batchIndex, examples: trainExamples, maxLength: configuration.maxSeqLength, padID: padID)
+    }
+
+    /// One optimizer update. Returns (loss, grad norm, tokens) or throws on a non-finite loss or gradient.
+    func step() throws -> (loss: Double, gradNorm: Double, tokens: Int) {
+        let micro = (0..<configuration.gradientAccumulationSteps).map { _ in nextMicroBatch() }
+        let total = micro.reduce(0) { $0 + $1.targetCount }
+        let seed = Tensor([1 / Float(max(total, 1))], shape: [1])
+        model.setTraining(true)
+        var lossSum = 0.0
+        for batch in micro {
+            let (loss, _) = LossComputation.summedLoss(model, batch)
+            let value = Double(loss.item)
+            guard value.isFinite else {
+                optimizer.zeroGrad()
+                throw TrainingError.nonFinite(what: "the training loss", step: state.globalStep + 1, lastCheckpoint: lastCheckpoint?.path)
+            }
+            lossSum += value
+            if total > 0 { loss.backward(seed: seed) }
+        }
+        let norm = clipGradientNorm(optimizer.parameters.map(\.tensor), maxNorm: configuration.maxGradNorm)
+        guard norm.isFinite else {
+            optimizer.zeroGrad()
+            throw TrainingError.nonFinite(what: "the gradient norm", step: state.globalStep + 1, lastCheckpoint: lastCheckpoint?.path)
+        }
+        optimizer.step(learningRate: learningRate(at: state.globalStep))
+        optimizer.zeroGrad()
+        state.globalStep += 1
+        state.optimizerSteps = optimizer.stepCount
+        return (lossSum / Double(max(total, 1)), norm, micro.reduce(0) { $0 + $1.tokenCount })
+    }
+
+    /// The learning rate used by update `step` (0-based).
+    public func learningRate(at step: Int) -> Double {
+        configuration.learningRate * configuration.schedule.multiplier(step: step, warmupSteps: configuration.warmupSteps,
+                                                                       totalSteps: configuration.maxSteps)
+    }
+
+    public func evaluate() -> EvaluationResult? {
+        LossComputation.evaluate(model, examples: validationExamples, batchSize: configuration.batchSize,
+                                 maxBatches: configuration.evalMaxBatches, padID: padID)
+    }
+
+    /// Frobenius norms of the trainable weights grouped by LoRA matrix kind.
+    public func adapterNorms() -> [String: Double] {
+        var squares: [String: Double] = [:]
+        for (path, p) in optimizer.parameters {
+            let kind = path.contains("lora_A") ? "lora_A" : path.contains("lora_B") ? "lora_B" : "other"
+            var s = 0.0
+            for i in 0..<p.count { s += Double(p.data[i]) * Double(p.data[i]) }
+            squares[kind, default: 0] += s
+        }
+        return squares.mapValues { $0.squareRoot() }
+    }
+
+    /// Runs until `maxSteps` (or early stopping). Throws `TrainingError.nonFinite` on NaN/inf, leaving the last
+    /// checkpoint in place.
+    @discardableResult
+    public func train() throws -> TrainingSummary {
+        let c = configuration
+        let started = Date()
+        if state.globalStep == 0, let e = evaluate() {
+            initialEval = e
+            reporter.message(String(format: "step 0: eval loss %.4f (perplexity %.2f)%@", e.loss, e.perplexity,
+                                    e.accuracy.map { String(format: ", accuracy %.3f", $0) } ?? ""))
+            var r = MetricsRecord(step: 0)
+            r.evalLoss = e.loss
+            r.evalAccuracy = e.accuracy
+            try metrics.append(r)
+        }
+        var windowTokens = 0, windowStart = Date(), windowLoss = 0.0, windowSteps = 0, stoppedEarly = false
+        let firstStep = state.globalStep
+        while state.globalStep < c.maxSteps {
+            let (loss, norm, tokens) = try step()
+            let step = state.globalStep
+            windowTokens += tokens; windowLoss += loss; windowSteps += 1
+            if let w = monitor.observe(step: step, trainLoss: loss, totalSteps: c.maxSteps) { reporter.warning(w) }
+            if step % max(1, c.loggingEvery) == 0 || step == c.maxSteps {
+                let elapsed = Date().timeIntervalSince(windowStart)
+                let perStep = Date().timeIntervalSince(started) / Double(step - firstStep)
+                var r = MetricsRecord(step: step)
+                r.loss = windowLoss / Double(windowSteps)
+                r.learningRate = learningRate(at: step - 1)
+                r.gradNorm = norm
+                r.adapterNorms = adapterNorms()
+                r.tokensPerSecond = Double(windowTokens) / max(elapsed, 1e-9)
+                r.epoch = Double(state.epoch) + Double(state.batchIndex) / Double(max(plan.batches.count, 1))
+                try metrics.append(r)
+                reporter.progress(step: step, total: c.maxSteps, loss: r.loss!, learningRate: r.learningRate!,
+                                  tokensPerSecond: r.tokensPerSecond!, secondsLeft: perStep * Double(c.maxSteps - step))
+                windowTokens = 0; windowLoss = 0; windowSteps = 0; windowStart = Date()
+            }
+            var improved = false
+            if let every = c.evalEvery, step % every == 0, step < c.maxSteps, let e = evaluate() {
+                improved = try recordEval(e, step: step)
+                if let patience = c.earlyStoppingPatience, state.evalsWithoutImprovement >= patience {
+                    reporter.message("early stopping: no better eval loss in \(patience) evaluations")
+                    stoppedEarly = true
+                }
+            }
+            if let every = c.saveEvery, step % every == 0 || stoppedEarly, step < c.maxSteps {
+                try saveCheckpoint(best: improved)
+            }
+            if stoppedEarly { break }
+        }
+        if let e = evaluate() {
+            finalEval = e
+            let improved = try recordEval(e, step: state.globalStep)
+            if c.outputDir != nil { try saveCheckpoint(best: improved) }
+        } else if c.outputDir != nil {
+            try saveCheckpoint(best: false)
+        }
+        if let dir = c.outputDir {
+            try FileManagerAtomic.write(Data(LossCurve.svg(metrics.records, title: "loss — \(dir.lastPathComponent)").utf8),
+                                        to: dir.appendingPathComponent("loss.svg"))
+        }
+        return TrainingSummary(steps: state.globalStep, initialEval: initialEval, finalEval: finalEval, lastCheckpoint: lastCheckpoint,
+                               bestCheckpoint: state.bestCheckpoint, warnings: monitor.warnings, stoppedEarly: stoppedEarly,
+                               seconds: Date().timeIntervalSince(started))
+    }
+
+    /// Logs an evaluation and tracks the best one; returns whether it improved.
+    private func recordEval(_ e: EvaluationResult, step: Int) throws -> Bool {
+        var r = MetricsRecord(step: step)
+        r.evalLoss = e.loss
+        r.evalAccuracy = e.accuracy
+        try metrics.append(r)
+        reporter.message(String(format: "step %d: eval loss %.4f (perplexity %.2f)%@", step, e.loss, e.perplexity,
+                                e.accuracy.map { String(format: ", accuracy %.3f", $0) } ?? ""))
+        if let w = monitor.observe(step: step, evalLoss: e.loss) { reporter.warning(w) }
+        if state.bestEvalLoss.map({ e.loss < $0 }) ?? true {
+            state.bestEvalLoss = e.loss
+            state.evalsWithoutImprovement = 0
+            return true
+        }
+        state.evalsWithoutImprovement += 1
+        return false
+    }
+
+    private func saveCheckpoint(best: Bool) throws {
+        guard let dir = configuration.outputDir else { return }
+        if best && configuration.saveBest { state.bestCheckpoint = "checkpoint-\(state.globalStep)" }
+        state.adapterRandomState = adapter.randomState()
+        lastCheckpoint = try Checkpoint.save(to: dir, state: state, optimizer: optimizer, adapter: adapter, extraFiles: extraCheckpointFiles)
+        if let keep = configuration.keepLast {
+            Checkpoint.rotate(in: dir, keep: keep, protected: configuration.saveBest ? state.bestCheckpoint : nil)
+        }
+    }
+}
+
+/// What a run did.
+public struct TrainingSummary {
+    public var steps: Int
+    public var initialEval: EvaluationResult?
+    public var finalEval: EvaluationResult?
+    public var lastCheckpoint: URL?
+    public var bestCheckpoint: String?
+    public var warnings: [String]
+    public var stoppedEarly: Bool
+    public var seconds: Double
+}
