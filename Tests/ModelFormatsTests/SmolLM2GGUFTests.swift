@@ -51,9 +51,9 @@ final class SmolLM2GGUFTests: XCTestCase {
         XCTAssertEqual(Array(row[0..<3]), [-0.11193848, -0.07395935, 0.037979126])
     }
 
-    /// Opening and dequantizing every tensor (~135M parameters, ~100 MB of Q4_1) must take well under a second in
-    /// release builds. The sum is gguf-py's float64 total over all tensors, -10067.611953556538.
-    func testWholeModelDequantizesQuickly() throws {
+    /// Every tensor (~135M parameters) dequantized: the float64 sum must be gguf-py's total, -10067.611953556538.
+    /// The time is printed for information; speed targets live in `lorakit bench`, not in unit tests.
+    func testWholeModelDequantizesToGGUFPyTotal() throws {
         let url = try modelURL()
         let start = Date()
         let file = try GGUFFile(url: url)
@@ -75,8 +75,5 @@ final class SmolLM2GGUFTests: XCTestCase {
               + "\(String(format: "%.3f", dequantizeTime)) s")
         XCTAssertEqual(parameters, 134_515_008)
         XCTAssertEqual(total, -10067.611953556538, accuracy: 1e-6)
-        #if !DEBUG
-        XCTAssertLessThan(openTime + dequantizeTime, 2.0, "generous bound for a shared 2-core machine")
-        #endif
     }
 }
