@@ -71,6 +71,14 @@ public struct DatasetRow: Sendable {
     public var value: JSONValue
     public var type: DatasetType
     public var spec: DatasetSpec
+
+    public init(source: String, line: Int, value: JSONValue, type: DatasetType, spec: DatasetSpec) {
+        self.source = source
+        self.line = line
+        self.value = value
+        self.type = type
+        self.spec = spec
+    }
 }
 
 /// The rows of one or more datasets after filtering, split into training and validation, with the counts a user

@@ -141,9 +141,10 @@ public final class Trainer {
     }
 
     /// Runs until `maxSteps` (or early stopping). Throws `TrainingError.nonFinite` on NaN/inf, leaving the last
-    /// checkpoint in place.
+    /// checkpoint in place. `stoppingAt` interrupts after that step with a checkpoint, as a killed run would have
+    /// left it (the schedule still spans `maxSteps`), so a later `resume` continues the same run.
     @discardableResult
-    public func train() throws -> TrainingSummary {
+    public func train(stoppingAt stopStep: Int? = nil) throws -> TrainingSummary {
         let c = configuration
         let started = Date()
         if state.globalStep == 0, let e = evaluate() {
@@ -189,6 +190,12 @@ public final class Trainer {
                 try saveCheckpoint(best: improved)
             }
             if stoppedEarly { break }
+            if let stopStep, step >= stopStep, step < c.maxSteps {
+                if lastCheckpoint?.lastPathComponent != "checkpoint-\(step)" { try saveCheckpoint(best: false) }
+                return TrainingSummary(steps: step, initialEval: initialEval, finalEval: nil, lastCheckpoint: lastCheckpoint,
+                                       bestCheckpoint: state.bestCheckpoint, warnings: monitor.warnings, stoppedEarly: false,
+                                       seconds: Date().timeIntervalSince(started))
+            }
         }
         if let e = evaluate() {
             finalEval = e
