@@ -21,6 +21,16 @@ public struct OpenBLASBackend: GEMMBackend {
 }
 
 public enum GEMM {
+    /// Runs `body`, whose own threads each call GEMM on small matrices, with OpenBLAS limited to one thread, so
+    /// the two levels of threading do not oversubscribe the cores (OpenBLAS's spinning workers otherwise fight
+    /// ours). Call only from the orchestrating thread.
+    public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
+        let previous = openblas_get_num_threads()
+        if previous > 1 { openblas_set_num_threads(1) }
+        defer { if previous > 1 { openblas_set_num_threads(previous) } }
+        return try body()
+    }
+
     nonisolated(unsafe) public static var backend: any GEMMBackend = OpenBLASBackend()
 
     @inline(__always)

@@ -53,7 +53,7 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     let out = Tensor(uninitialized: q.shape)
     let lse = Tensor(uninitialized: [b, h, t])
     let units = b * hkv
-    Parallel.forEachChunk(units, costPerItem: 1 << 20) { r in
+    GEMM.withSingleThreadedBLAS { Parallel.forEachChunk(units, costPerItem: 1 << 20) { r in
         let p = UnsafeMutablePointer<Float>.allocate(capacity: t * s)
         defer { p.deallocate() }
         for u in r {
@@ -63,11 +63,9 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                 let l = lse.data + (bi * h + hi) * t
                 for i in 0..<t {
                     let row = p + i * s
-                    var m = -Float.infinity
-                    for j in 0..<s { m = max(m, row[j]) }
+                    let m = VectorMath.maximum(row, count: s)
                     if m == -.infinity { row.update(repeating: 0, count: s); l[i] = -.infinity; continue }
-                    var sum: Float = 0
-                    for j in 0..<s { let e = expf(row[j] - m); row[j] = e; sum += e }
+                    let sum = VectorMath.expShifted(row, shift: m, into: row, count: s)
                     let inv = 1 / sum
                     for j in 0..<s { row[j] *= inv }
                     l[i] = m + logf(sum)
@@ -76,11 +74,11 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                            c: out.data + bi * t * qRow + hi * d, ldc: qRow)
             }
         }
-    }
+    } }
 
     return out.recording("attention", [q, k, v]) { g in
         let dq = Tensor(zeros: q.shape), dk = Tensor(zeros: k.shape), dv = Tensor(zeros: v.shape)
-        Parallel.forEachChunk(units, costPerItem: 1 << 20) { r in
+        GEMM.withSingleThreadedBLAS { Parallel.forEachChunk(units, costPerItem: 1 << 20) { r in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: t * s)
             let dp = UnsafeMutablePointer<Float>.allocate(capacity: t * s)
             defer { p.deallocate(); dp.deallocate() }
@@ -94,7 +92,7 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                     for i in 0..<t {
                         let row = p + i * s
                         if l[i] == -.infinity { row.update(repeating: 0, count: s); continue }
-                        for j in 0..<s { row[j] = expf(row[j] - l[i]) }
+                        _ = VectorMath.expShifted(row, shift: l[i], into: row, count: s)
                     }
                     // dP = dO · Vᵀ ; dS = P ⊙ (dP − rowsum(dO ⊙ O))
                     GEMM.sgemm(transB: true, m: t, n: s, k: d, a: g.data + qo, lda: qRow, b: vp, ldb: kvRow, c: dp, ldc: s)
@@ -114,7 +112,7 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                                beta: 1, c: dk.data + bi * s * kvRow + kvh * d, ldc: kvRow)
                 }
             }
-        }
+        } }
         return [q.needsGrad ? dq : nil, k.needsGrad ? dk : nil, v.needsGrad ? dv : nil]
     }
 }

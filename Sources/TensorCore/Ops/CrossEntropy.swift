@@ -15,11 +15,8 @@ public func crossEntropy(_ logits: Tensor, labels: IntTensor, ignoreIndex: Int32
         Parallel.forEachChunk(n, costPerItem: v * 2) { r in
             for row in r {
                 let x = px + row * v
-                var m = -Float.infinity
-                for j in 0..<v { m = max(m, x[j]) }
-                var s: Float = 0
-                for j in 0..<v { s += expf(x[j] - m) }
-                base[row] = m + logf(s)
+                let m = VectorMath.maximum(x, count: v)
+                base[row] = m + logf(VectorMath.sumExpShifted(x, shift: m, count: v))
             }
         }
         c = n
@@ -44,7 +41,8 @@ public func crossEntropy(_ logits: Tensor, labels: IntTensor, ignoreIndex: Int32
                 let y = labels.values[row]
                 if y == ignoreIndex { d.update(repeating: 0, count: v); continue }
                 let l = lse[row]
-                for j in 0..<v { d[j] = expf(x[j] - l) * scale }
+                _ = VectorMath.expShifted(x, shift: l, into: d, count: v)
+                for j in 0..<v { d[j] *= scale }
                 d[Int(y)] -= scale
             }
         }

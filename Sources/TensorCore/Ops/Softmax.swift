@@ -1,5 +1,3 @@
-import Foundation
-
 /// Softmax over the last axis (numerically stable: max-subtracted).
 extension Tensor {
     public func softmax() -> Tensor {
@@ -29,11 +27,8 @@ extension Tensor {
 /// y = softmax(x) for one row of length n; a row of all −inf gives zeros (a fully masked attention row).
 @inline(__always)
 func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    var m = -Float.infinity
-    for j in 0..<n { m = max(m, x[j]) }
+    let m = VectorMath.maximum(x, count: n)
     if m == -.infinity { y.update(repeating: 0, count: n); return }
-    var s: Float = 0
-    for j in 0..<n { let e = expf(x[j] - m); y[j] = e; s += e }
-    let inv = 1 / s
+    let inv = 1 / VectorMath.expShifted(x, shift: m, into: y, count: n)
     for j in 0..<n { y[j] *= inv }
 }

@@ -1,0 +1,73 @@
+import Foundation
+
+/// Vectorized exp for the softmax-shaped loops (attention, cross-entropy), where scalar expf dominated the time.
+///
+/// Cephes' expf scheme: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-6 polynomial, 2^n by building the float's
+/// exponent bits. Relative error ≤ 2 ulp on [−87, 88]; below −87.3 (and −inf) the result is 0.
+@inline(__always)
+func exp16(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    // Only plain lane-wise arithmetic and bit casts: Swift's generic SIMD rounding and Float→Int conversions
+    // compile to scalar loops, which made a first version slower than expf.
+    let clamped = pointwiseMax(pointwiseMin(x, SIMD16(repeating: 88.3)), SIMD16(repeating: -87.3))
+    // Adding 1.5·2²³ rounds to the nearest integer and leaves it in the low mantissa bits.
+    let magic = SIMD16<Float>(repeating: 12_582_912)
+    let shifted = clamped * 1.442_695_040_888_963_4 + magic
+    let n = shifted - magic
+    let r = clamped - n * 0.693_359_375 + n * 2.121_944_4e-4
+    var p = SIMD16<Float>(repeating: 1.987_569_150_0e-4)
+    p = p * r + 1.398_199_950_7e-3
+    p = p * r + 8.333_451_907_3e-3
+    p = p * r + 4.166_579_589_4e-2
+    p = p * r + 1.666_666_545_9e-1
+    p = p * r + 5.000_000_120_1e-1
+    let er = p * r * r + r + 1
+    let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+    let scale = unsafeBitCast((integer &+ 127) &<< 23, to: SIMD16<Float>.self)
+    // exp underflows to 0 below −87.3, including −inf (masked positions).
+    return (er * scale).replacing(with: 0, where: x .< -87.3)
+}
+
+public enum VectorMath {
+    /// y[i] = exp(x[i] − shift); returns Σ y. x and y may alias.
+    @inline(__always)
+    public static func expShifted(_ x: UnsafePointer<Float>, shift: Float, into y: UnsafeMutablePointer<Float>, count n: Int) -> Float {
+        var acc = SIMD16<Float>(repeating: 0)
+        var i = 0
+        let s = SIMD16<Float>(repeating: shift)
+        while i + 16 <= n {
+            let v = exp16(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - s)
+            UnsafeMutableRawPointer(y + i).storeBytes(of: v, as: SIMD16<Float>.self)
+            acc += v
+            i += 16
+        }
+        var sum = acc.sum()
+        while i < n { let e = expf(x[i] - shift); y[i] = e; sum += e; i += 1 }
+        return sum
+    }
+
+    /// Σ exp(x[i] − shift), without storing.
+    @inline(__always)
+    public static func sumExpShifted(_ x: UnsafePointer<Float>, shift: Float, count n: Int) -> Float {
+        var acc = SIMD16<Float>(repeating: 0)
+        var i = 0
+        let s = SIMD16<Float>(repeating: shift)
+        while i + 16 <= n {
+            acc += exp16(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - s)
+            i += 16
+        }
+        var sum = acc.sum()
+        while i < n { sum += expf(x[i] - shift); i += 1 }
+        return sum
+    }
+
+    /// max over n elements (−inf for n = 0).
+    @inline(__always)
+    public static func maximum(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+        var acc = SIMD16<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 16 <= n { acc = pointwiseMax(acc, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)); i += 16 }
+        var m = acc.max()
+        while i < n { m = max(m, x[i]); i += 1 }
+        return m
+    }
+}
