@@ -16,7 +16,7 @@ final class GradFn {
 
 /// Switches graph recording on and off (inference, optimizer updates, evaluation).
 public enum GradMode {
-    nonisolated(unsafe) public private(set) static var isEnabled = true
+    nonisolated(unsafe) public internal(set) static var isEnabled = true
 
     /// Runs `body` without recording operations, like `torch.no_grad()`.
     public static func withoutGrad<T>(_ body: () throws -> T) rethrows -> T {

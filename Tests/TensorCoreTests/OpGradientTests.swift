@@ -114,3 +114,20 @@ final class OpGradientTests: XCTestCase {
         checkGradients("cross_entropy sum", inputs: [logits]) { crossEntropy(logits, labels: labels, reduction: .sum) }
     }
 }
+
+/// Checkpointed blocks give the same gradients as the plain graph, for inputs and for parameters used inside.
+final class CheckpointingTests: XCTestCase {
+    func testCheckpointedBlockMatchesPlainGradients() {
+        let w = randomTensor([4, 4], seed: 40)
+        let x = randomTensor([3, 4], seed: 41)
+        func block(_ t: [Tensor]) -> Tensor { t[0].linear(w).silu().rmsNorm(weight: Tensor(filled: 1, shape: [4]), eps: 1e-5) }
+        w.requiresGrad = true; x.requiresGrad = true
+        block([x]).sum().backward()
+        let (gw, gx) = (w.grad!.scalars, x.grad!.scalars)
+        w.grad = nil; x.grad = nil
+        checkpointed([x], block).sum().backward()
+        for (a, b) in zip(w.grad!.scalars, gw) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        for (a, b) in zip(x.grad!.scalars, gx) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        checkGradients("checkpoint", inputs: [x, w]) { checkpointed([x], block) }
+    }
+}
