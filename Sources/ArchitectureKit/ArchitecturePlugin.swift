@@ -1,6 +1,7 @@
 import Foundation
 import TensorCore
 import NN
+@_exported import ModelFormats
 
 /// The heads a model can be built with. The trainer picks one; a plugin says which it supports.
 public enum TaskHead: Equatable, Sendable, CustomStringConvertible {
@@ -66,6 +67,18 @@ public protocol ArchitectureModel: Module {
     var head: TaskHead { get }
     /// causalLM: logits (B, T, vocab); sequenceClassification: (B, numLabels); base: hidden states (B, T, hidden).
     func forward(_ input: ModelInput) -> Tensor
+    /// Parameter paths that share another path's tensor (a tied lm_head → the input embedding). Savers write the
+    /// source only, counters count it once.
+    var tiedParameters: [String: String] { get }
+}
+
+extension ArchitectureModel {
+    public var tiedParameters: [String: String] { [:] }
+}
+
+/// A model that can recompute its layers during backward instead of keeping their activations.
+public protocol GradientCheckpointable: AnyObject {
+    var gradientCheckpointing: Bool { get set }
 }
 
 /// An architecture: everything the core needs to know about it, so the core never names one.
@@ -117,8 +130,8 @@ public struct GGUFTensorMapping {
     }
 }
 
-/// GGUF metadata as plain values, so the contract does not depend on the file reader.
-public typealias GGUFMetadata = [String: Any]
+/// GGUF metadata as read by ModelFormats.
+public typealias GGUFMetadata = [String: GGUFValue]
 
 public enum ArchitectureError: Error, CustomStringConvertible {
     case unsupported(String)

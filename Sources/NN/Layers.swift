@@ -90,7 +90,16 @@ public final class ModuleList<Element: Module>: Module {
     public subscript(_ i: Int) -> Element { child(String(i)) }
 }
 
+/// A linear child ready to be called: `linear("q_proj")(x)`.
+///
+/// A struct rather than the bare existential because calling an `any LinearLayer` through callAsFunction sugar
+/// crashes the Swift 6.3 compiler (SILGen); `.layer` is the module itself.
+public struct LinearCall {
+    public let layer: any LinearLayer
+    @inline(__always) public func callAsFunction(_ x: Tensor) -> Tensor { layer.callAsFunction(x) }
+}
+
 extension Module {
-    /// The child `name` as a linear layer (plain, Conv1D or a LoRA wrapper).
-    public func linear(_ name: String) -> any LinearLayer { child(name, as: (any LinearLayer).self) }
+    /// The child `name` as a linear layer (plain, Conv1D or a LoRA wrapper), callable.
+    public func linear(_ name: String) -> LinearCall { LinearCall(layer: child(name, as: (any LinearLayer).self)) }
 }

@@ -34,7 +34,7 @@ final class ModuleTreeTests: XCTestCase {
         let root = Block()
         let replacement = Linear(inFeatures: 4, outFeatures: 3, bias: true)
         root.replaceModule(at: "q_proj", with: replacement)
-        XCTAssertTrue(root.linear("q_proj") === replacement)
+        XCTAssertTrue(root.linear("q_proj").layer === replacement)
         XCTAssertEqual(root.namedParameters().map(\.path), ["q_proj.weight", "q_proj.bias", "norm.weight"])
     }
 

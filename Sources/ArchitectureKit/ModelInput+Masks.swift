@@ -1,0 +1,70 @@
+import TensorCore
+
+extension ModelInput {
+    /// Positions past..<past+T for every row.
+    public static func defaultPositions(batch: Int, length: Int, offset: Int) -> IntTensor {
+        IntTensor((0..<batch).flatMap { _ in (offset..<(offset + length)).map { Int32($0) } }, shape: [batch, length])
+    }
+
+    /// The (B, past + T) key mask for attention: the given attention_mask when it already spans the cached
+    /// positions, else ones for the past followed by the mask of the new tokens. nil when nothing is padded.
+    public func keyPaddingMask(pastLength past: Int) -> IntTensor? {
+        guard let mask = attentionMask, mask.values.contains(0) else { return nil }
+        let (b, width) = (mask.shape[0], mask.shape[1])
+        if width == past + length || past == 0 { return mask }
+        var values: [Int32] = []
+        for i in 0..<b { values += Array(repeating: 1, count: past) + mask.values[(i * width)..<((i + 1) * width)] }
+        return IntTensor(values, shape: [b, past + width])
+    }
+
+    /// Per row, the index of the last real token: the rightmost id ≠ pad (transformers' sequence-classification
+    /// pooling), or T−1 without a pad id.
+    public func lastTokenIndices(padTokenID: Int?) -> [Int] {
+        let (b, t) = (batchSize, length)
+        return (0..<b).map { row in
+            guard let pad = padTokenID else { return t - 1 }
+            let ids = inputIDs.values[(row * t)..<((row + 1) * t)]
+            return (ids.lastIndex { Int($0) != pad } ?? row * t) - row * t
+        }
+    }
+}
+
+extension KVCache {
+    /// Appends this step's keys/values (B, T, Hkv, D) for `layer` and returns everything cached so far.
+    public func append(layer: Int, keys k: Tensor, values v: Tensor) -> (Tensor, Tensor) {
+        let allK = keys[layer].map { Tensor.concatenateTime($0, k) } ?? k.detached()
+        let allV = values[layer].map { Tensor.concatenateTime($0, v) } ?? v.detached()
+        keys[layer] = allK
+        values[layer] = allV
+        return (allK, allV)
+    }
+}
+
+extension Tensor {
+    /// (B, S, …) ++ (B, T, …) along axis 1, outside the graph (the cache is inference-only).
+    static func concatenateTime(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let batch = a.shape[0], inner = a.shape.dropFirst(2).reduce(1, *)
+        let (s, t) = (a.shape[1], b.shape[1])
+        let out = Tensor(zeros: [batch, s + t] + Array(a.shape.dropFirst(2)))
+        for i in 0..<batch {
+            (out.data + i * (s + t) * inner).update(from: a.data + i * s * inner, count: s * inner)
+            (out.data + (i * (s + t) + s) * inner).update(from: b.data + i * t * inner, count: t * inner)
+        }
+        return out
+    }
+
+    /// Rows `indices[i]` of batch row i: (B, T, D) → (B, D). Gradients scatter back.
+    public func gatherRows(_ indices: [Int]) -> Tensor {
+        let (b, t, d) = (shape[0], shape[1], shape[2])
+        precondition(indices.count == b, "gatherRows: \(indices.count) indices for batch \(b)")
+        let flat = reshaped([b * t, d])
+        return concatRows(indices.enumerated().map { i, j in flat.rows((i * t + j)..<(i * t + j + 1)) })
+    }
+}
+
+/// Stacks (1, D) tensors into (N, D) with gradients.
+func concatRows(_ parts: [Tensor]) -> Tensor {
+    let d = parts[0].lastDim
+    // (1, D) rows concatenated along the last axis then viewed as (N, D): same memory order.
+    return concatLastAxis(parts.map { $0.reshaped([1, d]) }).reshaped([parts.count, d])
+}
