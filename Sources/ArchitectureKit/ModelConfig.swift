@@ -24,7 +24,7 @@ public struct ModelConfig: @unchecked Sendable {
 
     public func int(_ key: String) throws -> Int {
         guard let v = values[key] else { throw ArchitectureError.badConfig("\(source): missing \"\(key)\" (an integer)") }
-        if let n = v as? NSNumber, !(v is Bool) { return n.intValue }
+        if let n = v as? NSNumber, !ModelConfig.isBoolean(n), n.doubleValue == n.doubleValue.rounded() { return n.intValue }
         throw ArchitectureError.badConfig("\(source): \"\(key)\" should be an integer, found \(v)")
     }
 
@@ -34,7 +34,7 @@ public struct ModelConfig: @unchecked Sendable {
 
     public func double(_ key: String) throws -> Double {
         guard let v = values[key] else { throw ArchitectureError.badConfig("\(source): missing \"\(key)\" (a number)") }
-        if let n = v as? NSNumber, !(v is Bool) { return n.doubleValue }
+        if let n = v as? NSNumber, !ModelConfig.isBoolean(n) { return n.doubleValue }
         throw ArchitectureError.badConfig("\(source): \"\(key)\" should be a number, found \(v)")
     }
 
@@ -44,7 +44,7 @@ public struct ModelConfig: @unchecked Sendable {
 
     public func bool(_ key: String, default value: Bool) throws -> Bool {
         guard let v = values[key], !(v is NSNull) else { return value }
-        if let b = v as? Bool { return b }
+        if let n = v as? NSNumber, ModelConfig.isBoolean(n) { return n.boolValue }
         throw ArchitectureError.badConfig("\(source): \"\(key)\" should be true or false, found \(v)")
     }
 
@@ -56,6 +56,10 @@ public struct ModelConfig: @unchecked Sendable {
         if let s = v as? String { return s }
         throw ArchitectureError.badConfig("\(source): \"\(key)\" should be a string, found \(v)")
     }
+
+    /// JSONSerialization gives every JSON number and boolean as NSNumber, and on Linux `1 is Bool` holds; only the
+    /// boxed type (objCType "c") tells a JSON true/false apart from 1/0.
+    static func isBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
 
     /// Decodes a plugin's own Codable configuration (snake_case keys as in config.json).
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {

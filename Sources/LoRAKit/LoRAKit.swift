@@ -9,7 +9,9 @@
 @_exported import Generation
 @_exported import Training
 @_exported import Recipes
+import LlamaPlugin
 
 /// Registers the architectures that ship with LoRAKit. Swift runs no code on import, so applications call this once.
 public func registerBuiltinArchitectures(in registry: ArchitectureRegistry = .shared) {
+    registry.register(LlamaArchitecture.self)
 }

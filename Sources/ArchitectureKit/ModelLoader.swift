@@ -1,0 +1,113 @@
+import Foundation
+import ModelFormats
+import NN
+import TensorCore
+
+/// A model built by its plugin with its weights, plus what tokenizers and templates need from the same files.
+public struct LoadedModel {
+    public let plugin: any ArchitecturePlugin.Type
+    public let config: ModelConfig
+    public let model: any ArchitectureModel
+    /// The file or directory the weights came from.
+    public let location: URL
+    /// GGUF metadata when loaded from a GGUF file (tokenizer, chat template).
+    public let ggufMetadata: GGUFMetadata?
+    /// The directory holding tokenizer.json / tokenizer_config.json when loaded from a directory.
+    public var directory: URL? { ggufMetadata == nil ? location : nil }
+}
+
+/// Loads a model reference (directory with config.json + safetensors, a .gguf file, or an alias) through the
+/// registry's plugin for its architecture.
+public enum ModelLoader {
+    public static func load(_ reference: String, head: TaskHead = .causalLM,
+                            registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
+        let url = try ModelReference.resolve(reference)
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        let loaded = isDirectory.boolValue ? try loadDirectory(url, head: head, registry: registry)
+                                           : try loadGGUF(url, head: head, registry: registry)
+        Tensor.releaseCachedBuffers()  // conversion buffers are not needed again
+        return loaded
+    }
+
+    static func loadDirectory(_ dir: URL, head: TaskHead, registry: ArchitectureRegistry) throws -> LoadedModel {
+        let configURL = dir.appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: configURL.path) else { throw ModelLoadingError.missingConfig(dir.path) }
+        let config = try ModelConfig(contentsOf: configURL)
+        guard let type = config.modelType else { throw ArchitectureError.badConfig("\(configURL.path): missing \"model_type\"") }
+        let plugin = try registry.plugin(forModelType: type)
+        let model = try plugin.makeModel(config: config, head: head)
+        let checkpoint = try SafetensorsCheckpoint(directory: dir)
+        try loadWeights(into: model, names: checkpoint.tensorNames, source: dir.path) { name in
+            Tensor(try checkpoint.floats(name), shape: try checkpoint.info(name).shape)
+        }
+        return LoadedModel(plugin: plugin, config: config, model: model, location: dir, ggufMetadata: nil)
+    }
+
+    static func loadGGUF(_ url: URL, head: TaskHead, registry: ArchitectureRegistry) throws -> LoadedModel {
+        let file = try GGUFFile(url: url)
+        guard let arch = file.metadata["general.architecture"]?.string else {
+            throw ModelLoadingError.unsupported("\(url.path): GGUF without general.architecture")
+        }
+        let plugin = try registry.plugin(forGGUFArchitecture: arch)
+        var config = try plugin.config(fromGGUF: file.metadata)
+        // Weights are tied exactly when the file has no separate output matrix.
+        if config.values["tie_word_embeddings"] != nil {
+            config.values["tie_word_embeddings"] = !file.tensorNames.contains { plugin.hfTensor(forGGUF: $0, config: config)?.path == "lm_head.weight" }
+        }
+        let model = try plugin.makeModel(config: config, head: head)
+        var byPath: [String: (String, GGUFTensorMapping)] = [:]
+        for name in file.tensorNames {
+            guard let mapping = plugin.hfTensor(forGGUF: name, config: config) else {
+                if name.hasPrefix("rope_freqs") { continue }  // llama.cpp's precomputed rotary table: derived, not a weight
+                throw ModelLoadingError.unknownTensor(file: url.path, tensor: name)
+            }
+            byPath[mapping.path] = (name, mapping)
+        }
+        try loadWeights(into: model, names: Array(byPath.keys), source: url.path) { path in
+            let (name, mapping) = byPath[path]!
+            let info = try file.info(name)
+            var values = try file.floats(name)
+            if let heads = mapping.undoRotaryPermutation {
+                values = undoRotaryPermutation(values, rows: info.shape[0], columns: info.shape.dropFirst().reduce(1, *), heads: heads)
+            }
+            return Tensor(values, shape: info.shape)
+        }
+        return LoadedModel(plugin: plugin, config: config, model: model, location: url, ggufMetadata: file.metadata)
+    }
+
+    /// Strict: every parameter of the model gets a weight (tied ones from their source), every weight a parameter.
+    static func loadWeights(into model: any ArchitectureModel, names: [String], source: String,
+                            _ read: (String) throws -> Tensor) throws {
+        let available = Set(names)
+        let parameters = Set(model.namedParameters().map(\.path))
+        let unused = available.subtracting(parameters).subtracting(model.tiedParameters.keys)
+        // transformers checkpoints may carry derived buffers (rotary inv_freq, position_ids); those are not weights.
+        let ignorable = unused.filter { $0.hasSuffix(".inv_freq") || $0.hasSuffix("position_ids") }
+        if !unused.subtracting(ignorable).isEmpty {
+            throw ModuleError.unusedWeights(unused.subtracting(ignorable).sorted())
+        }
+        let tiedTargets = Set(model.tiedParameters.keys)
+        try model.loadWeights(optional: tiedTargets) { path in
+            guard available.contains(path) else { return nil }
+            do { return try read(path) } catch { throw ModelLoadingError.unsupported("\(source): \(path): \(error)") }
+        }
+        for (target, origin) in model.tiedParameters where !available.contains(target) {
+            try model.tie(target, to: origin)
+        }
+    }
+
+    /// Inverse of llama.cpp's convert_hf_to_gguf `permute`: GGUF keeps, per head, rows ordered (i, half) where
+    /// Hugging Face has (half, i). rows = heads · headDim.
+    public static func undoRotaryPermutation(_ w: [Float], rows: Int, columns: Int, heads: Int) -> [Float] {
+        let headDim = rows / heads, half = headDim / 2
+        var out = [Float](repeating: 0, count: w.count)
+        w.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { dst in
+            for h in 0..<heads { for i in 0..<half { for p in 0..<2 {
+                let from = h * headDim + i * 2 + p, to = h * headDim + p * half + i
+                (dst.baseAddress! + to * columns).update(from: src.baseAddress! + from * columns, count: columns)
+            } } }
+        } }
+        return out
+    }
+}
