@@ -29,6 +29,12 @@ open class Module {
 
     public func child(_ name: String) -> Module? { children[name] }
 
+    /// Removes the child `name` if present.
+    public func removeChild(_ name: String) {
+        children[name] = nil
+        childNames.removeAll { $0 == name }
+    }
+
     /// The child `name` as the type the caller expects; a mismatch is a programming error in a plugin.
     public func child<T>(_ name: String, as type: T.Type = T.self) -> T {
         guard let c = children[name] else { preconditionFailure("\(Self.self) has no child '\(name)'") }

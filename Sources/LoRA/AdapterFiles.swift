@@ -1,0 +1,99 @@
+import Foundation
+import ArchitectureKit
+import ModelFormats
+import NN
+import TensorCore
+
+/// PEFT's file layout: adapter_config.json + adapter_model.safetensors with keys `base_model.model.<path>` where
+/// the adapter name is removed (`….lora_A.weight`, `….lora_magnitude_vector`, a modules_to_save head as `<path>.weight`,
+/// trained biases as `<path>.base_layer.bias`).
+extension LoRAModel {
+    /// The PEFT key of every tensor that belongs to adapter `name`, with the tensor.
+    public func adapterTensors(_ name: String) -> [(key: String, tensor: Tensor)] {
+        let config = configs[name]
+        var result: [(String, Tensor)] = []
+        var seen = Set<String>()
+        func add(_ key: String, _ t: Tensor) { if seen.insert(key).inserted { result.append(("base_model.model." + key, t)) } }
+        let loraPaths = Set(loraLayers.map(\.path))
+        for (path, t) in model.namedParameters() {
+            if path.contains(".lora_A.\(name).") || path.contains(".lora_B.\(name).") {
+                add(path.replacingOccurrences(of: ".lora_A.\(name).", with: ".lora_A.")
+                        .replacingOccurrences(of: ".lora_B.\(name).", with: ".lora_B."), t)
+            } else if path.hasSuffix(".lora_magnitude_vector.\(name).weight") {
+                add(String(path.dropLast(".\(name).weight".count)), t)
+            } else if path.contains(".modules_to_save.\(name).") {
+                add(path.replacingOccurrences(of: ".modules_to_save.\(name).", with: "."), t)
+            } else if path.hasSuffix(".bias"), let bias = config?.bias, bias != .none {
+                let owner = String(path.dropLast(".bias".count))
+                let isLoRABias = owner.hasSuffix(".base_layer") && loraPaths.contains(String(owner.dropLast(".base_layer".count)))
+                if bias == .all && !path.contains(".original_module.") || isLoRABias { add(path, t) }
+            }
+        }
+        return result
+    }
+
+    /// Writes adapter `name` (default: the active one) as PEFT's save_pretrained does: the default adapter in
+    /// `directory`, any other in `directory/<name>/`. Written to a temporary folder, then renamed into place.
+    public func save(to directory: URL, adapter: String? = nil) throws {
+        let name = adapter ?? activeAdapter
+        guard var config = configs[name] else { throw LoRAError.unknownAdapter(name) }
+        config.inferenceMode = true
+        let target = name == "default" ? directory : directory.appendingPathComponent(name)
+        let fm = FileManager.default
+        try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let staging = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).tmp-\(getpid())")
+        try? fm.removeItem(at: staging)
+        try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        let tensors = adapterTensors(name).map { SafetensorsTensor(name: $0.key, floats: $0.tensor.scalars, shape: $0.tensor.shape) }
+        try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: staging.appendingPathComponent("adapter_model.safetensors"))
+        try config.jsonData().write(to: staging.appendingPathComponent("adapter_config.json"))
+        // Keep what else a previous save left there (README, subfolders of other adapters) but swap the two files.
+        if fm.fileExists(atPath: target.path) {
+            for file in ["adapter_model.safetensors", "adapter_config.json"] {
+                let dst = target.appendingPathComponent(file)
+                if fm.fileExists(atPath: dst.path) { _ = try fm.replaceItemAt(dst, withItemAt: staging.appendingPathComponent(file)) }
+                else { try fm.moveItem(at: staging.appendingPathComponent(file), to: dst) }
+            }
+            try? fm.removeItem(at: staging)
+        } else {
+            try fm.moveItem(at: staging, to: target)
+        }
+    }
+
+    /// Loads a PEFT adapter directory into `model` (a new LoRAModel), strictly: every tensor the config implies must
+    /// be in the file with the right shape, and every tensor of the file must be used.
+    public static func load(from directory: URL, into model: any ArchitectureModel, plugin: any ArchitecturePlugin.Type,
+                            adapterName: String = "default") throws -> LoRAModel {
+        let config = try LoRAConfig(contentsOf: directory.appendingPathComponent("adapter_config.json"))
+        let lora = try LoRAModel(model: model, plugin: plugin, config: config, adapterName: adapterName)
+        try lora.loadWeights(from: directory, adapter: adapterName)
+        return lora
+    }
+
+    /// Adds adapter `name` from a PEFT directory to this model.
+    public func loadAdapter(from directory: URL, as name: String) throws {
+        let config = try LoRAConfig(contentsOf: directory.appendingPathComponent("adapter_config.json"))
+        try addAdapter(name, config: config)
+        try loadWeights(from: directory, adapter: name)
+    }
+
+    func loadWeights(from directory: URL, adapter name: String) throws {
+        let url = directory.appendingPathComponent("adapter_model.safetensors")
+        let file = try SafetensorsFile(url: url)
+        let expected = adapterTensors(name)
+        let wanted = Set(expected.map(\.key))
+        let extra = file.tensorNames.filter { !wanted.contains($0) }
+        guard extra.isEmpty else {
+            throw LoRAError.adapterFile("\(url.path): \(extra.count) tensor(s) match no adapter parameter of this model, e.g. '\(extra[0])'")
+        }
+        for (key, tensor) in expected {
+            guard file.contains(key) else { throw LoRAError.adapterFile("\(url.path): missing tensor '\(key)'") }
+            let shape = try file.shape(key)
+            guard shape == tensor.shape else {
+                throw LoRAError.adapterFile("\(url.path): tensor '\(key)' has shape \(shape), the model expects \(tensor.shape)")
+            }
+            let values = try file.floats(key)
+            tensor.data.update(from: values, count: values.count)
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+
+/// Reading and writing adapter_config.json (and the `lora:` section of recipes) with PEFT's keys.
+public struct LoRAConfigError: Error, CustomStringConvertible, Equatable {
+    public let key: String
+    public let message: String
+    public let source: String
+    public var description: String { "\(source): \"\(key)\": \(message)" }
+}
+
+extension LoRAConfig {
+    public init(contentsOf url: URL) throws {
+        let data = try Data(contentsOf: url)
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw LoRAConfigError(key: "", message: "expected a JSON object", source: url.path)
+        }
+        try self.init(json: object, source: url.path)
+    }
+
+    /// Decodes PEFT's keys; wrong types or values are errors naming the key, unknown keys are kept.
+    public init(json: [String: Any], source: String = "adapter_config.json") throws {
+        self.init()
+        func fail(_ key: String, _ message: String) -> LoRAConfigError { LoRAConfigError(key: key, message: message, source: source) }
+        func number(_ key: String) throws -> Double? {
+            guard let v = json[key], !(v is NSNull) else { return nil }
+            guard let n = v as? NSNumber, String(cString: n.objCType) != "c" else { throw fail(key, "expected a number, found \(v)") }
+            return n.doubleValue
+        }
+        func integer(_ key: String) throws -> Int? {
+            guard let d = try number(key) else { return nil }
+            guard d == d.rounded() else { throw fail(key, "expected an integer, found \(d)") }
+            return Int(d)
+        }
+        func flag(_ key: String) throws -> Bool? {
+            guard let v = json[key], !(v is NSNull) else { return nil }
+            guard let n = v as? NSNumber, String(cString: n.objCType) == "c" else { throw fail(key, "expected true or false, found \(v)") }
+            return n.boolValue
+        }
+        func strings(_ key: String) throws -> [String]? {
+            guard let v = json[key], !(v is NSNull) else { return nil }
+            if let s = v as? String { return [s] }
+            guard let a = v as? [Any], let s = a as? [String] else { throw fail(key, "expected a list of strings, found \(v)") }
+            return s
+        }
+        func targets(_ key: String) throws -> TargetModules? {
+            guard let v = json[key], !(v is NSNull) else { return nil }
+            if let s = v as? String { return s == "all-linear" ? .allLinear : .regex(s) }
+            guard let list = v as? [Any], let names = list as? [String] else { throw fail(key, "expected a list of module names or a regex string, found \(v)") }
+            return .names(names)
+        }
+        if let v = try integer("r") {
+            guard v > 0 else { throw fail("r", "the rank must be a positive integer, found \(v)") }
+            r = v
+        }
+        if let v = try number("lora_alpha") { loraAlpha = v }
+        if let v = try number("lora_dropout") {
+            guard v >= 0 && v < 1 else { throw fail("lora_dropout", "expected a probability in [0, 1), found \(v)") }
+            loraDropout = v
+        }
+        targetModules = try targets("target_modules")
+        excludeModules = try targets("exclude_modules")
+        if let v = json["bias"], !(v is NSNull) {
+            guard let s = v as? String, let b = Bias(rawValue: s) else { throw fail("bias", "expected \"none\", \"all\" or \"lora_only\", found \(v)") }
+            bias = b
+        }
+        modulesToSave = try strings("modules_to_save").map { Array(NSOrderedSet(array: $0)) as! [String] }
+        if let v = json["layers_to_transform"], !(v is NSNull) {
+            if let n = v as? Int { layersToTransform = [n] }
+            else if let a = v as? [Int] { layersToTransform = a }
+            else { throw fail("layers_to_transform", "expected an integer or a list of integers, found \(v)") }
+        }
+        layersPattern = try strings("layers_pattern")
+        if let v = json["rank_pattern"], !(v is NSNull) {
+            guard let d = v as? [String: Any] else { throw fail("rank_pattern", "expected an object of module pattern → rank") }
+            rankPattern = try d.mapValues { x in
+                guard let n = x as? Int, n > 0 else { throw fail("rank_pattern", "ranks must be positive integers, found \(x)") }
+                return n
+            }
+        }
+        if let v = json["alpha_pattern"], !(v is NSNull) {
+            guard let d = v as? [String: Any] else { throw fail("alpha_pattern", "expected an object of module pattern → alpha") }
+            alphaPattern = try d.mapValues { x in
+                guard let n = x as? NSNumber else { throw fail("alpha_pattern", "alphas must be numbers, found \(x)") }
+                return n.doubleValue
+            }
+        }
+        useRSLoRA = try flag("use_rslora") ?? false
+        useDoRA = try flag("use_dora") ?? false
+        fanInFanOut = try flag("fan_in_fan_out") ?? false
+        inferenceMode = try flag("inference_mode") ?? false
+        if let v = json["init_lora_weights"], !(v is NSNull) {
+            if let n = v as? NSNumber, String(cString: n.objCType) == "c" { initLoRAWeights = n.boolValue ? .kaiming : .random }
+            else if let s = v as? String {
+                switch s {
+                case "gaussian": initLoRAWeights = .gaussian
+                case "pissa": initLoRAWeights = .pissa
+                default: throw fail("init_lora_weights", "supported: true, false, \"gaussian\", \"pissa\"; found \"\(s)\"")
+                }
+            } else { throw fail("init_lora_weights", "expected true, false or a method name, found \(v)") }
+        }
+        if let v = json["peft_type"] as? String, v != "LORA" { throw fail("peft_type", "LoRAKit reads LORA adapters, found \(v)") }
+        taskType = json["task_type"] as? String
+        baseModelNameOrPath = json["base_model_name_or_path"] as? String
+        revision = json["revision"] as? String
+        let known: Set<String> = ["r", "lora_alpha", "lora_dropout", "target_modules", "exclude_modules", "bias", "modules_to_save",
+                                  "layers_to_transform", "layers_pattern", "rank_pattern", "alpha_pattern", "use_rslora", "use_dora",
+                                  "init_lora_weights", "fan_in_fan_out", "task_type", "base_model_name_or_path", "revision",
+                                  "inference_mode", "peft_type"]
+        otherKeys = json.filter { !known.contains($0.key) }
+    }
+
+    /// adapter_config.json's object, PEFT's keys.
+    public func jsonObject() throws -> [String: Any] {
+        func encode(_ t: TargetModules?) -> Any {
+            switch t {
+            case .none: return NSNull()
+            case .names(let n)?: return n
+            case .regex(let r)?: return r
+            case .allLinear?: return "all-linear"
+            }
+        }
+        var o = otherKeys
+        o["peft_type"] = "LORA"
+        o["r"] = r
+        o["lora_alpha"] = loraAlpha == loraAlpha.rounded() ? Int(loraAlpha) as Any : loraAlpha
+        o["lora_dropout"] = loraDropout
+        o["target_modules"] = encode(targetModules)
+        o["exclude_modules"] = encode(excludeModules)
+        o["bias"] = bias.rawValue
+        o["modules_to_save"] = modulesToSave ?? NSNull() as Any
+        o["layers_to_transform"] = layersToTransform ?? NSNull() as Any
+        o["layers_pattern"] = layersPattern ?? NSNull() as Any
+        o["rank_pattern"] = rankPattern
+        o["alpha_pattern"] = alphaPattern.mapValues { $0 == $0.rounded() ? Int($0) as Any : $0 }
+        o["use_rslora"] = useRSLoRA
+        o["use_dora"] = useDoRA
+        switch initLoRAWeights {
+        case .kaiming: o["init_lora_weights"] = true
+        case .random: o["init_lora_weights"] = false
+        case .gaussian: o["init_lora_weights"] = "gaussian"
+        case .pissa: o["init_lora_weights"] = "pissa"
+        }
+        o["fan_in_fan_out"] = fanInFanOut
+        o["task_type"] = taskType ?? NSNull() as Any
+        o["base_model_name_or_path"] = baseModelNameOrPath ?? NSNull() as Any
+        o["revision"] = revision ?? NSNull() as Any
+        o["inference_mode"] = inferenceMode
+        return o
+    }
+
+    public func jsonData() throws -> Data {
+        try JSONSerialization.data(withJSONObject: jsonObject(), options: [.prettyPrinted, .sortedKeys])
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import ArchitectureKit
+import ModelFormats
+import NN
+import TensorCore
+
+/// Recomputes a parity case (a directory with model/, adapter/, expected.safetensors and case.json, as made by
+/// shared/reference/make_fixtures.py) and compares every key of expected.safetensors.
+///
+/// Errors: abs = max |ours − expected|; rel = abs / max |expected| over the tensor (a per-tensor relative error
+/// that does not blow up on individual near-zero entries). Logits and losses must pass 1e-4 abs, gradients and
+/// merged weights 1e-3 rel.
+public enum ParityCheck {
+    public struct Row {
+        public let key: String
+        public let maxAbs: Float
+        public let maxRel: Float
+        public let passed: Bool
+    }
+
+    public struct Report {
+        public let rows: [Row]
+        public let outputs: [String: Tensor]
+        public var passed: Bool { rows.allSatisfy(\.passed) }
+
+        public var text: String {
+            var lines = [String(format: "%-90@ %12@ %12@  %@", "key" as NSString, "max abs" as NSString, "max rel" as NSString, "ok" as NSString)]
+            for r in rows {
+                lines.append(String(format: "%-90@ %12.3e %12.3e  %@", r.key as NSString, r.maxAbs, r.maxRel, r.passed ? "pass" : "FAIL"))
+            }
+            lines.append(passed ? "parity: all \(rows.count) keys within tolerance" : "parity: \(rows.filter { !$0.passed }.count) of \(rows.count) keys FAIL")
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    public static func run(caseDirectory dir: URL, registry: ArchitectureRegistry = .shared) throws -> Report {
+        let expected = try SafetensorsFile(url: dir.appendingPathComponent("expected.safetensors"))
+        let caseInfo = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("case.json"))) as? [String: Any] ?? [:]
+        let task = caseInfo["task"] as? String ?? "causal-lm"
+        let classification = task.contains("classification")
+        let head: TaskHead = classification ? .sequenceClassification(numLabels: try expected.shape("logits_base").last!) : .causalLM
+
+        func ints(_ key: String) throws -> IntTensor? {
+            guard expected.contains(key) else { return nil }
+            return IntTensor(try expected.integers(key), shape: try expected.shape(key))
+        }
+        guard let ids = try ints("input_ids") else { throw LoRAError.adapterFile("\(dir.path): expected.safetensors has no input_ids") }
+        let input = ModelInput(inputIDs: ids, attentionMask: try ints("attention_mask"), tokenTypeIDs: try ints("token_type_ids"))
+
+        let loaded = try ModelLoader.load(dir.appendingPathComponent("model").path, head: head, registry: registry)
+        var outputs: [String: Tensor] = [:]
+        outputs["logits_base"] = GradMode.withoutGrad { loaded.model.forward(input) }
+
+        let lora = try LoRAModel.load(from: dir.appendingPathComponent("adapter"), into: loaded.model, plugin: loaded.plugin)
+        let logits = lora.model.forward(input)
+        outputs["logits_adapter"] = logits.detached()
+        if let labels = try ints("labels") {
+            let loss = classification ? crossEntropy(logits, labels: labels) : causalLanguageModelLoss(logits, labels: labels)
+            outputs["loss_adapter"] = loss.detached()
+            loss.backward()
+            let byKey = Dictionary(lora.adapterTensors(lora.activeAdapter).map { ($0.key, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+            for key in expected.tensorNames where key.hasPrefix("grad.") {
+                let name = String(key.dropFirst("grad.".count))
+                guard let t = byKey[name] else { throw LoRAError.adapterFile("\(key): no adapter tensor '\(name)' in this model") }
+                outputs[key] = t.grad ?? Tensor(zeros: t.shape)
+            }
+        }
+        let mergedKeys = expected.tensorNames.filter { $0.hasPrefix("merged.") }
+        if !mergedKeys.isEmpty {
+            try lora.mergeAndUnload()
+            let params = Dictionary(lora.model.namedParameters().map { ($0.path, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+            for key in mergedKeys {
+                let path = String(key.dropFirst("merged.".count))
+                guard let t = params[path] else { throw LoRAError.adapterFile("\(key): the merged model has no parameter '\(path)'") }
+                outputs[key] = t
+            }
+        }
+
+        var rows: [Row] = []
+        for key in expected.tensorNames where outputs[key] != nil {
+            let ours = outputs[key]!.scalars, reference = try expected.floats(key)
+            guard ours.count == reference.count else {
+                rows.append(Row(key: key, maxAbs: .infinity, maxRel: .infinity, passed: false))
+                continue
+            }
+            let maxAbs = zip(ours, reference).map { abs($0 - $1) }.max() ?? 0
+            let scale = reference.map(abs).max() ?? 0
+            let maxRel = scale > 0 ? maxAbs / scale : maxAbs
+            let isGradient = key.hasPrefix("grad.") || key.hasPrefix("merged.")
+            rows.append(Row(key: key, maxAbs: maxAbs, maxRel: maxRel, passed: isGradient ? maxRel <= 1e-3 : maxAbs <= 1e-4))
+        }
+        let missing = expected.tensorNames.filter { outputs[$0] == nil && !["input_ids", "attention_mask", "labels", "token_type_ids"].contains($0) }
+        for key in missing { rows.append(Row(key: key + " (not computed)", maxAbs: .nan, maxRel: .nan, passed: false)) }
+        return Report(rows: rows, outputs: outputs)
+    }
+
+    /// Writes the computed tensors (same keys as expected.safetensors).
+    public static func write(_ report: Report, to url: URL) throws {
+        let tensors = report.outputs.keys.sorted().map { SafetensorsTensor(name: $0, floats: report.outputs[$0]!.scalars, shape: report.outputs[$0]!.shape) }
+        try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: url)
+    }
+}
+
+/// transformers' causal-LM loss: mean cross-entropy of logits[:, :-1] against labels[:, 1:] over labels ≠ −100.
+/// Implemented by shifting the labels left (the last position gets −100), which leaves the logits unsliced.
+public func causalLanguageModelLoss(_ logits: Tensor, labels: IntTensor, reduction: LossReduction = .mean) -> Tensor {
+    let (b, t) = (labels.shape[0], labels.shape[1])
+    var shifted = [Int32](repeating: -100, count: b * t)
+    for i in 0..<b { for j in 0..<(t - 1) { shifted[i * t + j] = labels.values[i * t + j + 1] } }
+    return crossEntropy(logits.reshaped([b * t, logits.lastDim]), labels: IntTensor(shifted, shape: [b * t]), reduction: reduction)
+}

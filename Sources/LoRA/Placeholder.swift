@@ -1,1 +1,0 @@
-// LoRA: see the issue for scope; replaced by the real sources.

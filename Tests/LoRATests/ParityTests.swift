@@ -1,0 +1,21 @@
+import XCTest
+import LoRAKit
+
+/// `lorakit parity` on the shipped cases: every key of expected.safetensors (transformers 5.23 + PEFT 0.21) within
+/// the project's tolerances (logits/loss 1e-4 abs, gradients/merged weights 1e-3 rel; see ParityCheck).
+final class ParityTests: XCTestCase {
+    static let parity = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/parity")
+
+    override class func setUp() { registerBuiltinArchitectures() }
+
+    func check(_ name: String) throws {
+        let report = try ParityCheck.run(caseDirectory: Self.parity.appendingPathComponent(name))
+        XCTAssertTrue(report.passed, "\(name):\n\(report.text)")
+        XCTAssertGreaterThan(report.rows.count, 4)
+    }
+
+    func testLlama() throws { try check("llama") }
+    func testLlamaTiedRSLoRAWithRankAndAlphaPatterns() throws { try check("llama-tied-rslora") }
+    func testLlamaDoRA() throws { try check("llama-dora") }
+}
