@@ -1,0 +1,61 @@
+import Foundation
+import ArchitectureKit
+import ModelFormats
+import Tokenizers
+
+/// The tokenizer and chat template that come with a model: from GGUF metadata, or from tokenizer.json /
+/// tokenizer_config.json next to the weights.
+public enum ModelAssetsError: Error, CustomStringConvertible {
+    case noTokenizer(String)
+    case badMetadata(String)
+    public var description: String {
+        switch self {
+        case .noTokenizer(let s): return "\(s): no tokenizer (tokenizer.json or GGUF tokenizer.ggml.* metadata)"
+        case .badMetadata(let s): return s
+        }
+    }
+}
+
+extension LoadedModel {
+    /// The model's tokenizer, built exactly as transformers builds it from the same files.
+    public func makeTokenizer() throws -> any Tokenizer {
+        if let m = ggufMetadata {
+            guard let tokens = m["tokenizer.ggml.tokens"]?.strings else { throw ModelAssetsError.noTokenizer(location.path) }
+            guard m["tokenizer.ggml.model"]?.string == "gpt2" else {
+                throw ModelAssetsError.badMetadata("\(location.path): tokenizer.ggml.model \"\(m["tokenizer.ggml.model"]?.string ?? "?")\" is not supported (byte-level BPE \"gpt2\" is)")
+            }
+            return try BPETokenizer(
+                ggufTokens: tokens, merges: m["tokenizer.ggml.merges"]?.strings ?? [],
+                tokenTypes: m["tokenizer.ggml.token_type"]?.ints?.map { Int32($0) },
+                preTokenizer: m["tokenizer.ggml.pre"]?.string,
+                bosTokenID: m["tokenizer.ggml.bos_token_id"]?.int, eosTokenID: m["tokenizer.ggml.eos_token_id"]?.int,
+                padTokenID: m["tokenizer.ggml.padding_token_id"]?.int, unkTokenID: m["tokenizer.ggml.unknown_token_id"]?.int,
+                addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false, addEOS: m["tokenizer.ggml.add_eos_token"]?.bool ?? false)
+        }
+        let json = location.appendingPathComponent("tokenizer.json")
+        if FileManager.default.fileExists(atPath: json.path) { return try TokenizerLoader.load(tokenizerJSON: json) }
+        let vocab = location.appendingPathComponent("vocab.txt")
+        if FileManager.default.fileExists(atPath: vocab.path) { return try WordPieceTokenizer(vocabTXT: vocab) }
+        throw ModelAssetsError.noTokenizer(location.path)
+    }
+
+    /// The chat template source (Jinja), if the model ships one.
+    public var chatTemplateSource: String? {
+        if let m = ggufMetadata { return m["tokenizer.chat_template"]?.string }
+        let url = location.appendingPathComponent("tokenizer_config.json")
+        guard let data = try? Data(contentsOf: url),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object["chat_template"] as? String
+    }
+
+    /// Token ids that end a generation: EOS and the template's end-of-turn markers present in the vocabulary.
+    public func stopTokenIDs(_ tokenizer: any Tokenizer) -> Set<Int> {
+        var ids = Set<Int>()
+        if let eos = tokenizer.eosTokenID { ids.insert(eos) }
+        if let eos = config.values["eos_token_id"] as? Int { ids.insert(eos) }
+        for marker in ["<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>"] {
+            if let id = tokenizer.id(forToken: marker) { ids.insert(id) }
+        }
+        return ids
+    }
+}

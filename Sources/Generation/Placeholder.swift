@@ -1,1 +1,0 @@
-// Generation: see the issue for scope; replaced by the real sources.

@@ -1,0 +1,26 @@
+import ArgumentParser
+import Foundation
+import LoRAKit
+
+/// `lorakit forward`: logits for given ids, written as safetensors (`logits` [T, vocab] F32).
+struct Forward: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write the logits of one sequence to a safetensors file.")
+
+    @Option(help: "Model directory, .gguf file or alias.") var model: String
+    @Option(help: "A PEFT adapter directory to apply.") var adapter: String?
+    @Option(help: "Comma-separated token ids.") var ids: String
+    @Option(help: "Output .safetensors file.") var out: String
+
+    func run() throws {
+        let tokens = try ids.split(separator: ",").map { piece -> Int in
+            guard let v = Int(piece.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--ids: '\(piece)' is not an integer") }
+            return v
+        }
+        guard !tokens.isEmpty else { throw ValidationError("--ids is empty") }
+        let loaded = try ModelLoader.load(model)
+        if let adapter { try loaded.applyAdapter(adapter) }
+        let logits = GradMode.withoutGrad { loaded.model.forward(ModelInput(inputIDs: IntTensor(tokens, shape: [1, tokens.count]))) }
+        try SafetensorsWriter.write([SafetensorsTensor(name: "logits", floats: logits.scalars, shape: [tokens.count, logits.lastDim])],
+                                    metadata: ["format": "pt"], to: URL(fileURLWithPath: out))
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import LoRAKit
+
+/// `lorakit tokenize`: token ids as JSON arrays, one per input.
+struct Tokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print token ids (a JSON array per input).")
+
+    @Option(help: "Model directory, .gguf file or alias.") var model: String
+    @Option(help: "Text to encode.") var text: String?
+    @Option(help: "A JSONL file of {\"text\": ...} lines; one array per line.") var jsonl: String?
+    @Flag(help: "Add the tokenizer's special tokens (BOS, [CLS]/[SEP]).") var special = false
+
+    func validate() throws {
+        guard (text == nil) != (jsonl == nil) else { throw ValidationError("give exactly one of --text or --jsonl") }
+    }
+
+    func run() throws {
+        let tokenizer = try ModelLoader.tokenizerOnly(model)
+        func show(_ s: String) { print("[" + tokenizer.encode(s, addSpecialTokens: special).map(String.init).joined(separator: ",") + "]") }
+        if let text { show(text); return }
+        let url = URL(fileURLWithPath: jsonl!)
+        let content = try String(contentsOf: url, encoding: .utf8)
+        for (i, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let s = object["text"] as? String else {
+                throw ValidationError("\(url.path):\(i + 1): expected a JSON object with a string \"text\"")
+            }
+            show(s)
+        }
+    }
+}
+
+extension ModelLoader {
+    /// The tokenizer of a model reference; loads the model files (weights too: the tokenizer of a GGUF lives in it).
+    static func tokenizerOnly(_ reference: String) throws -> any Tokenizer {
+        try ModelLoader.load(reference).makeTokenizer()
+    }
+}
