@@ -1,0 +1,20 @@
+import ArgumentParser
+import Foundation
+import LoRAKit
+
+/// `lorakit merge`: fold a PEFT adapter into the base weights and write a Hugging Face model directory.
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Merge an adapter into its base model (merge_and_unload) and save it in HF format.")
+
+    @Option(help: "Model directory, .gguf file or alias.") var model: String
+    @Option(help: "PEFT adapter directory.") var adapter: String
+    @Option(help: "Output directory (config.json + model.safetensors).") var out: String
+
+    func run() throws {
+        let loaded = try ModelLoader.load(model)
+        let lora = try loaded.applyAdapter(adapter)
+        try lora.mergeAndUnload()
+        try MergedModelWriter.write(loaded.model, config: loaded.config, to: URL(fileURLWithPath: out))
+        print("merged \(lora.configs[lora.activeAdapter].map { "r=\($0.r)" } ?? "") adapter into \(out)")
+    }
+}
