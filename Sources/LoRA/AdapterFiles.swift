@@ -50,9 +50,10 @@ extension LoRAModel {
         // Keep what else a previous save left there (README, subfolders of other adapters) but swap the two files.
         if fm.fileExists(atPath: target.path) {
             for file in ["adapter_model.safetensors", "adapter_config.json"] {
-                let dst = target.appendingPathComponent(file)
-                if fm.fileExists(atPath: dst.path) { _ = try fm.replaceItemAt(dst, withItemAt: staging.appendingPathComponent(file)) }
-                else { try fm.moveItem(at: staging.appendingPathComponent(file), to: dst) }
+                // rename(2) replaces the old file atomically (same directory tree, same filesystem).
+                guard rename(staging.appendingPathComponent(file).path, target.appendingPathComponent(file).path) == 0 else {
+                    throw LoRAError.adapterFile("cannot replace \(target.appendingPathComponent(file).path): errno \(errno)")
+                }
             }
             try? fm.removeItem(at: staging)
         } else {

@@ -95,6 +95,8 @@ public final class LoRAModel {
             .contains { path.contains($0 + ".") || path.hasSuffix($0) }
     }
 
+    func setConfig(_ config: LoRAConfig, for name: String) { configs[name] = config }
+
     /// Makes `name` the adapter used in forward and the only trainable one (PEFT's set_adapter).
     public func setActiveAdapter(_ name: String) {
         activeAdapter = name
