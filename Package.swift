@@ -36,10 +36,14 @@ let package = Package(
 
         // Built-in architectures: one folder each, depending on the plugin contract only.
         .target(name: "LlamaPlugin", dependencies: ["ArchitectureKit"], path: "Plugins/Llama", swiftSettings: fast),
+        .target(name: "GPT2Plugin", dependencies: ["ArchitectureKit"], path: "Plugins/GPT2", swiftSettings: fast),
+        .target(name: "BERTPlugin", dependencies: ["ArchitectureKit"], path: "Plugins/BERT", swiftSettings: fast),
+        .target(name: "FalconPlugin", dependencies: ["ArchitectureKit"], path: "Plugins/Falcon", swiftSettings: fast),
 
         // The library product and the command line.
         .target(name: "LoRAKit", dependencies: ["TensorCore", "NN", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers",
-                                                "ChatTemplates", "Generation", "Training", "Recipes", "LlamaPlugin"],
+                                                "ChatTemplates", "Generation", "Training", "Recipes", "LlamaPlugin", "GPT2Plugin",
+                                                "BERTPlugin", "FalconPlugin"],
                 swiftSettings: fast),
         .executableTarget(name: "LoRAKitCLI", dependencies: [
             "LoRAKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),

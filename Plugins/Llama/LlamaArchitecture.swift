@@ -12,6 +12,7 @@ public enum LlamaArchitecture: ArchitecturePlugin {
     public static let defaultTargetModules = ["q_proj", "v_proj"]
     public static let outputHeadModules = ["lm_head", "score"]
     public static let classificationHeadModule: String? = "score"
+    public static let baseModelPrefix: String? = "model"
 
     public static func supports(_ head: TaskHead) -> Bool { true }
 

@@ -98,6 +98,11 @@ public protocol ArchitecturePlugin {
     static var outputHeadModules: [String] { get }
     /// The module that a classification head adds (PEFT puts it in modules_to_save), e.g. "score" or "classifier".
     static var classificationHeadModule: String? { get }
+    /// transformers' `base_model_prefix` ("model", "transformer", "bert"): checkpoints of the bare model omit it,
+    /// checkpoints of a model with a head include it; the loader maps between the two.
+    static var baseModelPrefix: String? { get }
+    /// Checkpoint tensors that are buffers, not weights (e.g. GPT-2's causal-mask `attn.bias`), by path suffix.
+    static var ignoredCheckpointSuffixes: [String] { get }
     /// Heads `makeModel` can build.
     static func supports(_ head: TaskHead) -> Bool
 
@@ -113,6 +118,8 @@ public protocol ArchitecturePlugin {
 extension ArchitecturePlugin {
     public static var ggufArchitectures: [String] { [] }
     public static var classificationHeadModule: String? { nil }
+    public static var baseModelPrefix: String? { nil }
+    public static var ignoredCheckpointSuffixes: [String] { [] }
     public static func config(fromGGUF metadata: GGUFMetadata) throws -> ModelConfig {
         throw ArchitectureError.unsupported("\(name) does not read GGUF files")
     }

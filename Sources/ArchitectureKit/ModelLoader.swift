@@ -38,7 +38,7 @@ public enum ModelLoader {
         let plugin = try registry.plugin(forModelType: type)
         let model = try plugin.makeModel(config: config, head: head)
         let checkpoint = try SafetensorsCheckpoint(directory: dir)
-        try loadWeights(into: model, names: checkpoint.tensorNames, source: dir.path) { name in
+        try loadWeights(into: model, plugin: plugin, config: config, names: checkpoint.tensorNames, source: dir.path) { name in
             Tensor(try checkpoint.floats(name), shape: try checkpoint.info(name).shape)
         }
         return LoadedModel(plugin: plugin, config: config, model: model, location: dir, ggufMetadata: nil)
@@ -64,7 +64,7 @@ public enum ModelLoader {
             }
             byPath[mapping.path] = (name, mapping)
         }
-        try loadWeights(into: model, names: Array(byPath.keys), source: url.path) { path in
+        try loadWeights(into: model, plugin: plugin, config: config, names: Array(byPath.keys), source: url.path) { path in
             let (name, mapping) = byPath[path]!
             let info = try file.info(name)
             var values = try file.floats(name)
@@ -77,23 +77,53 @@ public enum ModelLoader {
     }
 
     /// Strict: every parameter of the model gets a weight (tied ones from their source), every weight a parameter.
-    static func loadWeights(into model: any ArchitectureModel, names: [String], source: String,
-                            _ read: (String) throws -> Tensor) throws {
+    /// Two exceptions, as transformers: a classification head missing from a base checkpoint is initialised
+    /// (normal(0, initializer_range), zero bias) with a note on stderr, and known buffers are skipped.
+    static func loadWeights(into model: any ArchitectureModel, plugin: any ArchitecturePlugin.Type, config: ModelConfig,
+                            names: [String], source: String, _ read: (String) throws -> Tensor) throws {
         let available = Set(names)
-        let parameters = Set(model.namedParameters().map(\.path))
-        let unused = available.subtracting(parameters).subtracting(model.tiedParameters.keys)
-        // transformers checkpoints may carry derived buffers (rotary inv_freq, position_ids); those are not weights.
-        let ignorable = unused.filter { $0.hasSuffix(".inv_freq") || $0.hasSuffix("position_ids") }
-        if !unused.subtracting(ignorable).isEmpty {
-            throw ModuleError.unusedWeights(unused.subtracting(ignorable).sorted())
+        let paths = model.namedParameters().map(\.path)
+        // Map parameter paths to checkpoint keys across transformers' base_model_prefix.
+        var keyFor: [String: String] = [:]
+        for path in paths {
+            if available.contains(path) { keyFor[path] = path; continue }
+            guard let prefix = plugin.baseModelPrefix else { continue }
+            if path.hasPrefix(prefix + "."), available.contains(String(path.dropFirst(prefix.count + 1))) {
+                keyFor[path] = String(path.dropFirst(prefix.count + 1))
+            } else if available.contains(prefix + "." + path) {
+                keyFor[path] = prefix + "." + path
+            }
         }
-        let tiedTargets = Set(model.tiedParameters.keys)
-        try model.loadWeights(optional: tiedTargets) { path in
-            guard available.contains(path) else { return nil }
-            do { return try read(path) } catch { throw ModelLoadingError.unsupported("\(source): \(path): \(error)") }
+        let used = Set(keyFor.values)
+        let ignorable = { (k: String) in k.hasSuffix(".inv_freq") || k.hasSuffix("position_ids") || plugin.ignoredCheckpointSuffixes.contains { k.hasSuffix($0) } }
+        var unused = available.subtracting(used).filter { !ignorable($0) }
+        // A checkpoint with a head loaded as the bare model: the head's tensors are not used (AutoModel does the same).
+        if model.head == .base, let head = plugin.classificationHeadModule { unused = unused.filter { !$0.hasPrefix(head + ".") } }
+        // Tied copies (a checkpoint may store lm_head too) and output heads of another task (an lm_head when
+        // loading for classification) are not this model's weights either.
+        unused = unused.filter { key in
+            !model.tiedParameters.keys.contains(key)
+                && !(model.head != .causalLM && plugin.outputHeadModules.contains { key.hasPrefix($0 + ".") })
         }
-        for (target, origin) in model.tiedParameters where !available.contains(target) {
-            try model.tie(target, to: origin)
+        if !unused.isEmpty { throw ModuleError.unusedWeights(unused.sorted()) }
+        var optional = Set(model.tiedParameters.keys)
+        var fresh: [String] = []
+        if let head = plugin.classificationHeadModule {
+            for path in paths where path.hasPrefix(head + ".") && keyFor[path] == nil { optional.insert(path); fresh.append(path) }
+        }
+        try model.loadWeights(optional: optional) { path in
+            guard let key = keyFor[path] else { return nil }
+            do { return try read(key) } catch { throw ModelLoadingError.unsupported("\(source): \(key): \(error)") }
+        }
+        for (target, origin) in model.tiedParameters where keyFor[target] == nil { try model.tie(target, to: origin) }
+        if !fresh.isEmpty {
+            var gen = SeededGenerator(seed: 42)
+            let std = Float(try config.double("initializer_range", default: 0.02))
+            for path in fresh {
+                let shape = model.namedParameters().first { $0.path == path }!.tensor.shape
+                try model.setParameter(at: path, path.hasSuffix(".bias") ? Tensor(zeros: shape) : .normal(shape, std: std, generator: &gen))
+            }
+            FileHandle.standardError.write(Data("note: \(fresh.joined(separator: ", ")) not in \(source); initialised for training\n".utf8))
         }
     }
 

@@ -18,4 +18,9 @@ final class ParityTests: XCTestCase {
     func testLlama() throws { try check("llama") }
     func testLlamaTiedRSLoRAWithRankAndAlphaPatterns() throws { try check("llama-tied-rslora") }
     func testLlamaDoRA() throws { try check("llama-dora") }
+    func testLlamaClassificationWithScoreInModulesToSave() throws { try check("llama-classification") }
+    func testGPT2FanInFanOutWithLoRAOnlyBiases() throws { try check("gpt2") }
+    func testBERTClassification() throws { try check("bert-classification") }
+    func testFalcon7BMultiQuery() throws { try check("falcon-7b-style") }
+    func testFalcon40BGroupedKV() throws { try check("falcon-40b-style") }
 }

@@ -1,0 +1,153 @@
+import Foundation
+import ArchitectureKit
+import NN
+import TensorCore
+
+/// BERT encoders (all-MiniLM-L6-v2 among them): BertModel, BertForSequenceClassification (pooler + `classifier`),
+/// post-LN layers, erf GELU, absolute positions and token types — transformers' names.
+public enum BERTArchitecture: ArchitecturePlugin {
+    public static let name = "BERT"
+    public static let modelTypes = ["bert"]
+    /// PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING["bert"].
+    public static let defaultTargetModules = ["query", "value"]
+    public static let outputHeadModules = ["classifier"]
+    public static let classificationHeadModule: String? = "classifier"
+    public static let baseModelPrefix: String? = "bert"
+    /// Pre-training heads a checkpoint may carry (BertForPreTraining) are not part of these models.
+    public static let ignoredCheckpointSuffixes: [String] = []
+
+    public static func supports(_ head: TaskHead) -> Bool { head != .causalLM }
+
+    public static func makeModel(config: ModelConfig, head: TaskHead) throws -> any ArchitectureModel {
+        guard supports(head) else { throw ArchitectureError.unsupported("BERT is an encoder: no causal-LM head") }
+        return BERTModel(try BERTConfiguration(config), head: head)
+    }
+}
+
+struct BERTConfiguration {
+    var vocabularySize, hidden, heads, layers, intermediate, positions, typeVocabulary: Int
+    var eps: Float
+    var activation: String
+
+    init(_ c: ModelConfig) throws {
+        vocabularySize = try c.int("vocab_size")
+        hidden = try c.int("hidden_size")
+        heads = try c.int("num_attention_heads")
+        layers = try c.int("num_hidden_layers")
+        intermediate = try c.int("intermediate_size")
+        positions = try c.int("max_position_embeddings", default: 512)
+        typeVocabulary = try c.int("type_vocab_size", default: 2)
+        eps = Float(try c.double("layer_norm_eps", default: 1e-12))
+        activation = try c.string("hidden_act", default: "gelu")
+        guard ["gelu", "gelu_new", "relu"].contains(activation) else {
+            throw ArchitectureError.unsupported("\(c.source): hidden_act \"\(activation)\" is not supported")
+        }
+        let positionType = try c.string("position_embedding_type", default: "absolute")
+        guard positionType == "absolute" else {
+            throw ArchitectureError.unsupported("\(c.source): position_embedding_type \"\(positionType)\" is not supported")
+        }
+    }
+
+    func activate(_ x: Tensor) -> Tensor {
+        switch activation {
+        case "gelu_new": return x.geluTanh()
+        case "relu": return x.relu()
+        default: return x.gelu()
+        }
+    }
+}
+
+/// `encoder.layer.N`: self-attention with its output block, then the feed-forward block, each post-LN.
+final class BERTLayer: Module {
+    let c: BERTConfiguration
+    init(_ c: BERTConfiguration) {
+        self.c = c
+        super.init()
+        let selfAttention = Module()
+        for n in ["query", "key", "value"] { selfAttention.register(n, Linear(inFeatures: c.hidden, outFeatures: c.hidden, bias: true)) }
+        let attentionOutput = Module()
+        attentionOutput.register("dense", Linear(inFeatures: c.hidden, outFeatures: c.hidden, bias: true))
+        attentionOutput.register("LayerNorm", LayerNorm(dimension: c.hidden, eps: c.eps))
+        let attention = Module()
+        attention.register("self", selfAttention)
+        attention.register("output", attentionOutput)
+        register("attention", attention)
+        let intermediate = Module()
+        intermediate.register("dense", Linear(inFeatures: c.hidden, outFeatures: c.intermediate, bias: true))
+        register("intermediate", intermediate)
+        let output = Module()
+        output.register("dense", Linear(inFeatures: c.intermediate, outFeatures: c.hidden, bias: true))
+        output.register("LayerNorm", LayerNorm(dimension: c.hidden, eps: c.eps))
+        register("output", output)
+    }
+
+    func callAsFunction(_ h: Tensor, mask: AttentionMask) -> Tensor {
+        let (b, t, hd) = (h.shape[0], h.shape[1], c.hidden / c.heads)
+        let attention: Module = child("attention")
+        let sa: Module = attention.child("self"), ao: Module = attention.child("output")
+        let q = sa.linear("query")(h).reshaped([b, t, c.heads, hd])
+        let k = sa.linear("key")(h).reshaped([b, t, c.heads, hd])
+        let v = sa.linear("value")(h).reshaped([b, t, c.heads, hd])
+        let context = scaledDotProductAttention(query: q, key: k, value: v, mask: mask).reshaped([b, t, c.hidden])
+        let a = ao.child("LayerNorm", as: LayerNorm.self)(ao.linear("dense")(context) + h)
+        let inter = c.activate(child("intermediate", as: Module.self).linear("dense")(a))
+        let out: Module = child("output")
+        return out.child("LayerNorm", as: LayerNorm.self)(out.linear("dense")(inter) + a)
+    }
+}
+
+/// BertModel (`.base`, paths without a prefix) or BertForSequenceClassification (`bert.` + `classifier`).
+public final class BERTModel: Module, ArchitectureModel {
+    public let head: TaskHead
+    let c: BERTConfiguration
+
+    init(_ c: BERTConfiguration, head: TaskHead) {
+        self.c = c
+        self.head = head
+        super.init()
+        let body = head == .base ? self : Module()
+        let embeddings = Module()
+        embeddings.register("word_embeddings", Embedding(count: c.vocabularySize, dimension: c.hidden))
+        embeddings.register("position_embeddings", Embedding(count: c.positions, dimension: c.hidden))
+        embeddings.register("token_type_embeddings", Embedding(count: c.typeVocabulary, dimension: c.hidden))
+        embeddings.register("LayerNorm", LayerNorm(dimension: c.hidden, eps: c.eps))
+        body.register("embeddings", embeddings)
+        let encoder = Module()
+        encoder.register("layer", ModuleList((0..<c.layers).map { _ in BERTLayer(c) }))
+        body.register("encoder", encoder)
+        let pooler = Module()
+        pooler.register("dense", Linear(inFeatures: c.hidden, outFeatures: c.hidden, bias: true))
+        body.register("pooler", pooler)
+        if case .sequenceClassification(let n) = head {
+            register("bert", body)
+            register("classifier", Linear(inFeatures: c.hidden, outFeatures: n, bias: true))
+        }
+    }
+
+    var body: Module { head == .base ? self : child("bert") }
+
+    /// The last hidden states (B, T, hidden).
+    func encode(_ input: ModelInput) -> Tensor {
+        let e: Module = body.child("embeddings")
+        let (b, t) = (input.batchSize, input.length)
+        let positions = input.positionIDs ?? ModelInput.defaultPositions(batch: b, length: t, offset: 0)
+        let types = input.tokenTypeIDs ?? IntTensor([Int32](repeating: 0, count: b * t), shape: [b, t])
+        var h = e.child("word_embeddings", as: Embedding.self)(input.inputIDs)
+            + e.child("position_embeddings", as: Embedding.self)(positions)
+            + e.child("token_type_embeddings", as: Embedding.self)(types)
+        h = e.child("LayerNorm", as: LayerNorm.self)(h)
+        let mask = AttentionMask(causal: false, keyPadding: input.keyPaddingMask(pastLength: 0), segments: input.segmentIDs)
+        let layers: ModuleList<BERTLayer> = body.child("encoder", as: Module.self).child("layer")
+        for i in 0..<layers.count { h = layers[i](h, mask: mask) }
+        return h
+    }
+
+    public func forward(_ input: ModelInput) -> Tensor {
+        let h = encode(input)
+        guard case .sequenceClassification = head else { return h }
+        // BertPooler: tanh(dense(h[:, 0])), then the classifier.
+        let first = h.gatherRows(Array(repeating: 0, count: input.batchSize))
+        let pooled = body.child("pooler", as: Module.self).linear("dense")(first).tanh()
+        return linear("classifier")(pooled)
+    }
+}
