@@ -1,6 +1,5 @@
-import Foundation
-
-/// One chat turn. `extra` carries other fields a template may read (e.g. Alpaca's `input`).
+/// One chat turn. `extra` holds any other fields a template reads (Alpaca's `input`, `tool_calls`, `name`, …);
+/// they appear in the template's message dict after `role` and `content`, in key order.
 public struct ChatMessage: Equatable {
     public var role: String
     public var content: String
@@ -12,55 +11,46 @@ public struct ChatMessage: Equatable {
         self.extra = extra
     }
 
-    var value: Value {
-        .dictionary([("role", .string(role)), ("content", .string(content))] + extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    /// The message as the dict transformers passes to the template.
+    public var value: Value {
+        var pairs: [(String, Value)] = [("role", .string(role)), ("content", .string(content))]
+        for (key, value) in extra.sorted(by: { $0.key < $1.key }) {
+            if let i = pairs.firstIndex(where: { $0.0 == key }) { pairs[i].1 = value } else { pairs.append((key, value)) }
+        }
+        return .dictionary(pairs)
     }
 }
 
-/// A chat template, parsed once, rendered as transformers' apply_chat_template(tokenize=False) renders it: Jinja
-/// with trim_blocks and lstrip_blocks, `messages`, `add_generation_prompt`, the special tokens, and extra variables.
+/// A chat template parsed once and rendered as transformers' `apply_chat_template(messages, tokenize=False,
+/// add_generation_prompt:)` renders it: Jinja2 with trim_blocks and lstrip_blocks, the loop controls, and the
+/// globals `raise_exception`, `strftime_now`, `range`, `namespace`, plus the `tojson` filter.
 public struct ChatTemplate {
+    /// The Jinja source, as given.
     public let source: String
-    let nodes: [Node]
+    private let nodes: [Node]
 
+    /// Parses `source`; throws `TemplateError.syntax` with the line and column of the fault.
     public init(source: String) throws {
         self.source = source
-        var parser = TemplateParser(pieces: try Lexer.pieces(source))
+        var parser = try TemplateParser(source: source)
         nodes = try parser.parse()
     }
 
+    /// Renders the conversation.
+    /// - Parameters:
+    ///   - specialTokens: `bos_token`, `eos_token`, … as the tokenizer spells them (transformers passes its
+    ///     special_tokens_map).
+    ///   - extra: further template variables (transformers' **kwargs, e.g. `date_string`, `tools`), which win over
+    ///     the others.
+    /// - Throws: `TemplateError.raised` when the template calls raise_exception, `.runtime` for other failures.
     public func render(messages: [ChatMessage], addGenerationPrompt: Bool, specialTokens: [String: String] = [:],
                        extra: [String: Value] = [:]) throws -> String {
-        var globals: [String: Value] = ["messages": .array(messages.map(\.value)), "add_generation_prompt": .bool(addGenerationPrompt),
-                                        "tools": .none, "documents": .none]
-        for (k, v) in specialTokens { globals[k] = .string(v) }
-        for (k, v) in extra { globals[k] = v }
-        let evaluator = Evaluator(globals: globals)
+        var variables: [String: Value] = ["messages": .array(messages.map(\.value)), "add_generation_prompt": .bool(addGenerationPrompt),
+                                          "tools": .none, "documents": .none]
+        for (name, token) in specialTokens { variables[name] = .string(token) }
+        for (name, value) in extra { variables[name] = value }
+        let evaluator = Evaluator(variables: variables)
         try evaluator.render(nodes)
         return evaluator.output
     }
-}
-
-/// Templates LoRAKit ships, each Jinja source rendered by the same engine.
-public enum BuiltinTemplate: String, CaseIterable {
-    case chatml, llama3, alpaca
-
-    public init?(named name: String) { self.init(rawValue: name.lowercased()) }
-
-    public var source: String {
-        switch self {
-        case .chatml:
-            return "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-        case .llama3:
-            return "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
-        case .alpaca:
-            // Stanford Alpaca's prompt: a user turn is the instruction (its `input` field, when non-empty, selects the
-            // variant with "### Input:"), an assistant turn the response; a system turn replaces the preamble.
-            return """
-            {% set ns = namespace(system='', started=false) %}{% for message in messages %}{% if message['role'] == 'system' %}{% set ns.system = message['content'] + '\\n\\n' %}{% elif message['role'] == 'user' %}{% if not ns.started %}{% if ns.system %}{{ ns.system }}{% elif message['input'] is defined and message['input'] %}{{ 'Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\\n\\n' }}{% else %}{{ 'Below is an instruction that describes a task. Write a response that appropriately completes the request.\\n\\n' }}{% endif %}{% set ns.started = true %}{% endif %}{{ '### Instruction:\\n' + message['content'] + '\\n\\n' }}{% if message['input'] is defined and message['input'] %}{{ '### Input:\\n' + message['input'] + '\\n\\n' }}{% endif %}{{ '### Response:\\n' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}{% endif %}{% endfor %}
-            """
-        }
-    }
-
-    public func template() throws -> ChatTemplate { try ChatTemplate(source: source) }
 }

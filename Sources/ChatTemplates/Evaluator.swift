@@ -1,190 +1,265 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// Renders nodes: a stack of variable scopes (a for loop's body gets its own, as in Jinja, so `set` inside a loop
-/// does not leak out — which is why templates use namespace()).
+/// Renders a node tree. Variables live in a stack of scopes: a for loop's body and a macro call get their own, as
+/// in Jinja2, so a `set` inside a loop does not leak out (which is why templates use `namespace()`).
 final class Evaluator {
-    var scopes: [[String: Value]]
-    var macros: [String: (parameters: [(String, Expr?)], body: [Node])] = [:]
-    var output = ""
+    private var scopes: [[String: Value]]
+    private var macros: [String: (parameters: [(name: String, defaultValue: Expr?)], body: [Node])] = [:]
+    private(set) var output = ""
 
-    enum Flow: Error { case breakLoop, continueLoop }
+    /// break / continue unwinding to the innermost loop.
+    private enum LoopControl: Error { case breakLoop, continueLoop }
 
-    init(globals: [String: Value]) { scopes = [globals] }
-
-    func lookup(_ name: String) -> Value {
-        for scope in scopes.reversed() { if let v = scope[name] { return v } }
-        return .undefined
-    }
-
-    func assign(_ name: String, _ value: Value) { scopes[scopes.count - 1][name] = value }
+    init(variables: [String: Value]) { scopes = [variables] }
 
     func render(_ nodes: [Node]) throws {
+        do { try renderBlock(nodes) }
+        catch is LoopControl { throw TemplateError.syntax("break or continue outside a loop", at: SourceLocation(line: 1, column: 1)) }
+    }
+
+    private func lookup(_ name: String) -> Value? {
+        for scope in scopes.reversed() { if let v = scope[name] { return v } }
+        return nil
+    }
+
+    private func assign(_ name: String, _ value: Value) { scopes[scopes.count - 1][name] = value }
+
+    /// Runs `body` with its output captured instead of written.
+    private func capture(_ body: () throws -> Void) rethrows -> String {
+        let saved = output
+        output = ""
+        defer { output = saved }
+        try body()
+        return output
+    }
+
+    private func renderBlock(_ nodes: [Node]) throws {
         for node in nodes {
             switch node {
-            case .text(let t): output += t
-            case .output(let e, let line): output += try eval(e, line).rendered
-            case .set(let target, let attribute, let value, let line):
-                let v = try eval(value, line)
+            case .text(let t):
+                output += t
+            case .output(let e, let location):
+                output += try eval(e, location).rendered
+            case .set(let targets, let attribute, let valueExpr, let location):
+                let value = try eval(valueExpr, location)
                 if let attribute {
-                    guard case .namespace(let box) = lookup(target) else {
-                        throw TemplateError.runtime("cannot set attribute '\(attribute)' of '\(target)', which is not a namespace", line: line)
+                    guard case .namespace(let namespace)? = lookup(targets[0]) else {
+                        throw TemplateError.runtime("cannot assign attribute on non-namespace object '\(targets[0])'", at: location)
                     }
-                    box.values[attribute] = v
-                } else { assign(target, v) }
-            case .setBlock(let target, let body):
-                let saved = output
-                output = ""
-                try render(body)
-                let captured = output
-                output = saved
-                assign(target, .string(captured))
-            case .macro(let name, let parameters, let body): macros[name] = (parameters, body)
-            case .conditional(let branches, let otherwise, let line):
-                var done = false
-                for (condition, body) in branches where try eval(condition, line).isTruthy {
-                    try render(body); done = true; break
+                    namespace.set(attribute, value)
+                } else {
+                    try bind(targets, to: value, location)
                 }
-                if !done { try render(otherwise) }
-            case .forLoop(let targets, let iterable, let filter, let body, let otherwise, let line):
-                try renderFor(targets, iterable, filter, body, otherwise, line)
-            case .breakLoop: throw Flow.breakLoop
-            case .continueLoop: throw Flow.continueLoop
+            case .setBlock(let target, let body):
+                assign(target, .string(try capture { try renderBlock(body) }))
+            case .macro(let name, let parameters, let body):
+                macros[name] = (parameters, body)
+            case .conditional(let branches, let otherwise, let location):
+                if let taken = try branches.first(where: { try eval($0.condition, location).isTruthy }) {
+                    try renderBlock(taken.body)
+                } else {
+                    try renderBlock(otherwise)
+                }
+            case .forLoop(let targets, let iterable, let filter, let body, let otherwise, let location):
+                try renderLoop(targets, iterable, filter, body, otherwise, location)
+            case .breakLoop: throw LoopControl.breakLoop
+            case .continueLoop: throw LoopControl.continueLoop
             }
         }
     }
 
-    private func renderFor(_ targets: [String], _ iterable: Expr, _ filter: Expr?, _ body: [Node], _ otherwise: [Node], _ line: Int) throws {
-        let collection = try eval(iterable, line)
-        var items: [Value]
-        if case .dictionary(let d) = collection { items = d.map { .string($0.0) } }
-        else if let it = collection.iterated { items = it }
-        else { throw TemplateError.runtime("cannot iterate over \(collection.rendered)", line: line) }
-        func bind(_ item: Value) throws {
-            if targets.count == 1 { assign(targets[0], item); return }
-            guard case .array(let parts) = item, parts.count == targets.count else {
-                throw TemplateError.runtime("cannot unpack \(item.rendered) into \(targets.count) names", line: line)
-            }
-            for (t, v) in zip(targets, parts) { assign(t, v) }
+    /// Assigns one name, or unpacks a sequence over several (`for k, v in …`, `set a, b = …`).
+    private func bind(_ targets: [String], to value: Value, _ location: SourceLocation) throws {
+        if targets.count == 1 { assign(targets[0], value); return }
+        guard let parts = value.iterated, parts.count == targets.count else {
+            throw TemplateError.runtime("cannot unpack \(value.pythonRepr) into \(targets.count) names", at: location)
+        }
+        for (name, part) in zip(targets, parts) { assign(name, part) }
+    }
+
+    private func renderLoop(_ targets: [String], _ iterable: Expr, _ filter: Expr?, _ body: [Node], _ otherwise: [Node],
+                            _ location: SourceLocation) throws {
+        let collection = try eval(iterable, location)
+        guard var items = collection.iterated else {
+            throw TemplateError.runtime("'\(collection.typeName)' object is not iterable", at: location)
         }
         if let filter {
+            // The filter sees each item bound, before `loop` exists; loop.length counts only the items it keeps.
             items = try items.filter { item in
-                scopes.append([:]); defer { scopes.removeLast() }
-                try bind(item)
-                return try eval(filter, line).isTruthy
+                scopes.append([:])
+                defer { scopes.removeLast() }
+                try bind(targets, to: item, location)
+                return try eval(filter, location).isTruthy
             }
         }
-        if items.isEmpty { try render(otherwise); return }
+        if items.isEmpty { try renderBlock(otherwise); return }
+        let n = items.count
         for (i, item) in items.enumerated() {
             scopes.append([:])
             defer { scopes.removeLast() }
-            try bind(item)
-            assign("loop", .dictionary([
-                ("index", .int(i + 1)), ("index0", .int(i)), ("first", .bool(i == 0)), ("last", .bool(i == items.count - 1)),
-                ("length", .int(items.count)), ("revindex", .int(items.count - i)), ("revindex0", .int(items.count - i - 1)),
-                ("previtem", i > 0 ? items[i - 1] : .undefined), ("nextitem", i + 1 < items.count ? items[i + 1] : .undefined),
-            ]))
-            do { try render(body) } catch Flow.continueLoop { continue } catch Flow.breakLoop { break }
+            assign("loop", [
+                "index": .int(i + 1), "index0": .int(i), "first": .bool(i == 0), "last": .bool(i == n - 1),
+                "length": .int(n), "revindex": .int(n - i), "revindex0": .int(n - i - 1),
+                "previtem": i > 0 ? items[i - 1] : .undefined, "nextitem": i + 1 < n ? items[i + 1] : .undefined,
+            ])
+            try bind(targets, to: item, location)
+            do { try renderBlock(body) }
+            catch LoopControl.continueLoop { continue }
+            catch LoopControl.breakLoop { break }
         }
     }
 
-    func eval(_ e: Expr, _ line: Int) throws -> Value {
+    func eval(_ e: Expr, _ location: SourceLocation) throws -> Value {
         switch e {
-        case .literal(let v): return v
-        case .name(let n): return lookup(n)
-        case .list(let items): return .array(try items.map { try eval($0, line) })
-        case .dict(let pairs): return .dictionary(try pairs.map { (try eval($0.0, line).rendered, try eval($0.1, line)) })
-        case .attribute(let base, let name):
-            let b = try eval(base, line)
-            let v = b[name]
-            if case .undefined = v, case .array = b, name == "length" { return .int(b.iterated!.count) }
+        case .literal(let v):
             return v
-        case .subscriptAccess(let base, let index):
-            let b = try eval(base, line), i = try eval(index, line)
-            switch (b, i) {
+        case .name(let n):
+            if let v = lookup(n) { return v }
+            // Built-in functions are defined (templates test `strftime_now is defined`); printed, they name themselves.
+            return Self.builtinFunctions.contains(n) || macros[n] != nil ? .string("<function \(n)>") : .undefined
+        case .list(let items):
+            return .array(try items.map { try eval($0, location) })
+        case .dict(let pairs):
+            return .dictionary(try pairs.map { (try eval($0.key, location).rendered, try eval($0.value, location)) })
+        case .attribute(let baseExpr, let name):
+            let base = try eval(baseExpr, location)
+            if case .undefined = base { throw undefinedAccess(baseExpr, location) }
+            return base[name]
+        case .subscriptAccess(let baseExpr, let indexExpr):
+            let base = try eval(baseExpr, location), index = try eval(indexExpr, location)
+            switch (base, index) {
+            case (.undefined, _):
+                throw undefinedAccess(baseExpr, location)
             case (.array(let a), .int(let n)):
                 let k = n < 0 ? a.count + n : n
                 return a.indices.contains(k) ? a[k] : .undefined
             case (.string(let s), .int(let n)):
                 let chars = Array(s), k = n < 0 ? chars.count + n : n
                 return chars.indices.contains(k) ? .string(String(chars[k])) : .undefined
-            case (_, .string(let key)): return b[key]
-            default: return .undefined
+            case (_, .string(let key)):
+                return base[key]
+            default:
+                return .undefined
             }
-        case .slice(let base, let start, let stop, let step):
-            let b = try eval(base, line)
-            func int(_ x: Expr?) throws -> Int? { try x.map { e in
-                guard case .int(let n) = try eval(e, line) else { throw TemplateError.runtime("slice bounds must be integers", line: line) }
-                return n
-            } }
-            let (lo, hi, st) = (try int(start), try int(stop), try int(step) ?? 1)
-            func sliced<T>(_ a: [T]) -> [T] { Builtins.slice(a, lo, hi, st) }
-            if case .string(let s) = b { return .string(String(sliced(Array(s)))) }
-            guard case .array(let a) = b else { return .undefined }
-            return .array(sliced(a))
-        case .call(let callee, let args, let kwargs):
-            return try call(callee, try args.map { try eval($0, line) }, try kwargs.map { ($0.0, try eval($0.1, line)) }, line)
-        case .filter(let base, let name, let args, let kwargs):
-            return try Builtins.filter(name, try eval(base, line), try args.map { try eval($0, line) },
-                                       try kwargs.map { ($0.0, try eval($0.1, line)) }, line: line)
-        case .test(let base, let name, let args, let negated):
-            let r = try Builtins.test(name, try eval(base, line), try args.map { try eval($0, line) }, line: line)
-            return .bool(negated ? !r : r)
-        case .unary(let op, let x):
-            let v = try eval(x, line)
+        case .slice(let baseExpr, let start, let stop, let step):
+            let base = try eval(baseExpr, location)
+            func bound(_ x: Expr?) throws -> Int? {
+                guard let x else { return nil }
+                switch try eval(x, location) {
+                case .int(let n): return n
+                case .none: return nil
+                default: throw TemplateError.runtime("slice indices must be integers or None", at: location)
+                }
+            }
+            let (lo, hi, st) = (try bound(start), try bound(stop), try bound(step) ?? 1)
+            guard st != 0 else { throw TemplateError.runtime("slice step cannot be zero", at: location) }
+            switch base {
+            case .string(let s): return .string(String(Operators.slice(Array(s), lo, hi, st)))
+            case .array(let a): return .array(Operators.slice(a, lo, hi, st))
+            case .undefined: throw undefinedAccess(baseExpr, location)
+            default: throw TemplateError.runtime("'\(base.typeName)' object is not subscriptable", at: location)
+            }
+        case .call(let callee, let arguments, let keywords):
+            let args = try arguments.map { try eval($0, location) }
+            let kwargs = try keywords.map { ($0.0, try eval($0.1, location)) }
+            if case .attribute(let baseExpr, let method) = callee {
+                let base = try eval(baseExpr, location)
+                if case .undefined = base { throw undefinedAccess(baseExpr, location) }
+                return try Methods.call(method, on: base, args, kwargs, at: location)
+            }
+            guard case .name(let name) = callee else { throw TemplateError.runtime("object is not callable", at: location) }
+            return try callGlobal(name, args, kwargs, location)
+        case .filter(let baseExpr, let name, let arguments, let keywords):
+            return try Filters.apply(name, try eval(baseExpr, location), try arguments.map { try eval($0, location) },
+                                     try keywords.map { ($0.0, try eval($0.1, location)) }, at: location)
+        case .test(let baseExpr, let name, let arguments, let negated):
+            let result = try Filters.test(name, try eval(baseExpr, location), try arguments.map { try eval($0, location) }, at: location)
+            return .bool(result != negated)
+        case .unary(let op, let operandExpr):
+            let v = try eval(operandExpr, location)
             if op == "not" { return .bool(!v.isTruthy) }
             switch v {
             case .int(let n): return .int(-n)
             case .double(let d): return .double(-d)
-            default: throw TemplateError.runtime("cannot negate \(v.rendered)", line: line)
+            case .bool(let b): return .int(b ? -1 : 0)
+            default: throw TemplateError.runtime("bad operand type for unary -: '\(v.typeName)'", at: location)
             }
-        case .binary(let op, let l, let r):
-            if op == "and" { let a = try eval(l, line); return a.isTruthy ? try eval(r, line) : a }
-            if op == "or" { let a = try eval(l, line); return a.isTruthy ? a : try eval(r, line) }
-            return try Builtins.binary(op, try eval(l, line), try eval(r, line), line: line)
+        case .binary(let op, let left, let right):
+            // and / or return an operand, as in Python, and short-circuit.
+            if op == "and" { let a = try eval(left, location); return a.isTruthy ? try eval(right, location) : a }
+            if op == "or" { let a = try eval(left, location); return a.isTruthy ? a : try eval(right, location) }
+            return try Operators.binary(op, try eval(left, location), try eval(right, location), at: location)
         case .conditional(let then, let condition, let otherwise):
-            if try eval(condition, line).isTruthy { return try eval(then, line) }
-            return try otherwise.map { try eval($0, line) } ?? .undefined
+            if try eval(condition, location).isTruthy { return try eval(then, location) }
+            return try otherwise.map { try eval($0, location) } ?? .undefined
         }
     }
 
-    private func call(_ callee: Expr, _ args: [Value], _ kwargs: [(String, Value)], _ line: Int) throws -> Value {
-        if case .attribute(let base, let method) = callee {
-            return try Builtins.method(method, on: try eval(base, line), args, kwargs, line: line)
-        }
-        guard case .name(let name) = callee else { throw TemplateError.runtime("not callable", line: line) }
-        if let macro = macros[name] {
-            scopes.append([:])
-            defer { scopes.removeLast() }
-            for (i, (p, d)) in macro.parameters.enumerated() {
-                assign(p, i < args.count ? args[i] : try kwargs.first { $0.0 == p }?.1 ?? d.map { try eval($0, line) } ?? .undefined)
-            }
-            let saved = output
-            output = ""
-            try render(macro.body)
-            let result = output
-            output = saved
-            return .string(result)
-        }
+    /// Jinja2's default Undefined fails when something reads from it.
+    private func undefinedAccess(_ e: Expr, _ location: SourceLocation) -> TemplateError {
+        if case .name(let n) = e { return .runtime("'\(n)' is undefined", at: location) }
+        return .runtime("undefined value has no attributes or items", at: location)
+    }
+
+    static let builtinFunctions: Set<String> = ["raise_exception", "range", "namespace", "dict", "strftime_now"]
+
+    private func callGlobal(_ name: String, _ args: [Value], _ kwargs: [(String, Value)], _ location: SourceLocation) throws -> Value {
+        if let macro = macros[name] { return try callMacro(macro.parameters, macro.body, args, kwargs, location) }
         switch name {
-        case "raise_exception": throw TemplateError.raised(args.first?.rendered ?? "")
+        case "raise_exception":
+            throw TemplateError.raised(args.first?.rendered ?? "")
         case "range":
-            let ints = args.compactMap { v -> Int? in if case .int(let n) = v { return n }; return nil }
-            let (lo, hi, st) = ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count > 2 ? ints[2] : 1)
-            return .array(stride(from: lo, to: hi, by: st).map { .int($0) })
+            let bounds = try args.map { v -> Int in
+                guard case .int(let n) = v else { throw TemplateError.runtime("range() takes integers", at: location) }
+                return n
+            }
+            guard (1...3).contains(bounds.count) else { throw TemplateError.runtime("range() takes 1 to 3 arguments", at: location) }
+            let (lo, hi, step) = bounds.count == 1 ? (0, bounds[0], 1) : (bounds[0], bounds[1], bounds.count > 2 ? bounds[2] : 1)
+            guard step != 0 else { throw TemplateError.runtime("range() step must not be zero", at: location) }
+            return .array(stride(from: lo, to: hi, by: step).map { .int($0) })
         case "namespace":
-            var values: [String: Value] = [:]
-            if case .dictionary(let d)? = args.first { for (k, v) in d { values[k] = v } }
-            for (k, v) in kwargs { values[k] = v }
-            return .namespace(NamespaceBox(values))
-        case "strftime_now":
-            let f = DateFormatter()
-            f.locale = Locale(identifier: "en_US_POSIX")
-            f.dateFormat = Builtins.dateFormat(fromStrftime: args.first?.rendered ?? "%Y-%m-%d")
-            return .string(f.string(from: Date()))
+            var pairs: [(String, Value)] = []
+            if case .dictionary(let d)? = args.first { pairs += d }
+            return .namespace(Namespace(pairs + kwargs))
         case "dict":
-            return .dictionary(kwargs)
+            var pairs: [(String, Value)] = []
+            if case .dictionary(let d)? = args.first { pairs += d }
+            return .dictionary(pairs + kwargs)
+        case "strftime_now":
+            return .string(Self.strftimeNow(args.first?.rendered ?? ""))
         default:
-            throw TemplateError.runtime("unknown function '\(name)'", line: line)
+            if lookup(name) == nil { throw TemplateError.runtime("'\(name)' is undefined", at: location) }
+            throw TemplateError.runtime("'\(name)' is not callable", at: location)
         }
+    }
+
+    private func callMacro(_ parameters: [(name: String, defaultValue: Expr?)], _ body: [Node], _ args: [Value],
+                           _ kwargs: [(String, Value)], _ location: SourceLocation) throws -> Value {
+        guard args.count <= parameters.count else { throw TemplateError.runtime("macro takes \(parameters.count) arguments", at: location) }
+        // A macro sees the template's top-level variables and its own parameters, not its caller's locals.
+        let saved = scopes
+        defer { scopes = saved }
+        scopes = [scopes[0], [:]]
+        for (i, parameter) in parameters.enumerated() {
+            let value = try i < args.count ? args[i]
+                : kwargs.first { $0.0 == parameter.name }?.1 ?? parameter.defaultValue.map { try eval($0, location) } ?? .undefined
+            assign(parameter.name, value)
+        }
+        return .string(try capture { try renderBlock(body) })
+    }
+
+    /// transformers' strftime_now: datetime.now().strftime(format), local time.
+    static func strftimeNow(_ format: String) -> String {
+        var now = time(nil)
+        var parts = tm()
+        localtime_r(&now, &parts)
+        var buffer = [CChar](repeating: 0, count: 512)
+        let n = strftime(&buffer, buffer.count, format, &parts)
+        return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -2,48 +2,59 @@ import XCTest
 import Foundation
 import ChatTemplates
 
-/// Every case of Tests/Fixtures/templates/cases.json (rendered by Python's jinja2 configured as transformers
-/// configures it; see make_fixtures.py) must render byte-identically, or raise the same exception message.
+/// Byte-for-byte parity with Python's jinja2 3.1.6 configured as transformers configures it. Expected outputs come
+/// from Tests/Fixtures/templates/make_fixtures.py; an expected error means the Swift side must throw.
 final class JinjaParityTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/templates")
 
-    func testAllCasesMatchJinja2() throws {
-        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("cases.json"))
-        let cases = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
-        XCTAssertGreaterThan(cases.count, 50)
+    static func load(_ name: String) throws -> [[String: Any]] {
+        let data = try Data(contentsOf: fixtures.appendingPathComponent(name))
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+    }
+
+    /// Chat templates (SmolLM2 from its GGUF, Llama 3.1, Mistral, Zephyr, Qwen2.5, the built-ins) × conversations.
+    func testChatTemplatesMatchJinja2() throws {
+        let cases = try Self.load("cases.json")
+        XCTAssertGreaterThan(cases.count, 150)
         var templates: [String: ChatTemplate] = [:]
+        var checked = Set<String>()
         for c in cases {
-            let name = c["template"] as! String, source = c["source"] as! String
-            let template = try templates[name] ?? ChatTemplate(source: source)
+            let name = c["template"] as! String
+            let template = try templates[name] ?? ChatTemplate(source: c["source"] as! String)
             templates[name] = template
             let messages = (c["messages"] as! [[String: Any]]).map { m in
                 ChatMessage(role: m["role"] as! String, content: m["content"] as! String,
                             extra: m.filter { $0.key != "role" && $0.key != "content" }.mapValues { Value($0) })
             }
-            let label = "\(name)/\(c["conversation"]!)/agp=\(c["add_generation_prompt"]!)"
+            let extra = (c["extra"] as! [String: Any]).mapValues { Value($0) }
+            let label = "\(name)/\(c["conversation"]!)/\(extra.keys.sorted())/agp=\(c["add_generation_prompt"]!)"
             do {
                 let out = try template.render(messages: messages, addGenerationPrompt: c["add_generation_prompt"] as! Bool,
-                                              specialTokens: c["special_tokens"] as! [String: String])
+                                              specialTokens: c["special_tokens"] as! [String: String], extra: extra)
                 if let error = c["error"] as? String { XCTFail("\(label): expected the error '\(error)', rendered \(out.debugDescription)"); continue }
                 XCTAssertEqual(out, c["expected"] as? String, label)
             } catch TemplateError.raised(let message) {
                 XCTAssertEqual(message, c["error"] as? String, label)
             }
+            checked.insert(name)
         }
+        XCTAssertEqual(checked, ["smollm2", "llama31", "mistral", "zephyr", "qwen25", "chatml", "llama3", "alpaca"])
     }
 
-    func testBuiltinsAreNamedAndParse() throws {
-        for b in BuiltinTemplate.allCases { XCTAssertNoThrow(try b.template(), b.rawValue) }
-        XCTAssertEqual(BuiltinTemplate(named: "ChatML"), .chatml)
-    }
-
-    func testSyntaxErrorsNameTheLine() {
-        XCTAssertThrowsError(try ChatTemplate(source: "line one\n{% if x %}\nno end")) { error in
-            XCTAssertTrue("\(error)".contains("endif"), "\(error)")
-        }
-        XCTAssertThrowsError(try ChatTemplate(source: "a\nb\n{{ x + }}")) { error in
-            XCTAssertTrue("\(error)".contains("line 3"), "\(error)")
+    /// One engine feature per case: whitespace control, loops, filters, tests, namespace, slices, undefined, …
+    func testEngineCasesMatchJinja2() throws {
+        for c in try Self.load("engine.json") {
+            let name = c["name"] as! String
+            let variables = (c["variables"] as! [String: Any]).mapValues { Value($0) }
+            do {
+                let out = try ChatTemplate(source: c["source"] as! String).render(messages: [], addGenerationPrompt: false, extra: variables)
+                if let error = c["error"] as? String { XCTFail("\(name): expected the error '\(error)', rendered \(out.debugDescription)"); continue }
+                XCTAssertEqual(out, c["expected"] as? String, name)
+            } catch {
+                guard let expected = c["error"] as? String else { XCTFail("\(name): \(error)"); continue }
+                if case TemplateError.raised(let message) = error { XCTAssertEqual(message, expected, name) }
+            }
         }
     }
 }
