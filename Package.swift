@@ -4,7 +4,9 @@
 // training → recipes → CLI. Built-in architectures live in Plugins/<Name>/ and depend on the contract only.
 import PackageDescription
 
-let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// Release builds are -O with whole-module optimisation (SwiftPM's default). Not -Ounchecked: it turns every
+// precondition (shape checks, bounds) into undefined behaviour instead of a clear stop.
+let fast: [SwiftSetting] = []
 
 let package = Package(
     name: "LoRAKit",
@@ -55,6 +57,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates"]),
         .testTarget(name: "LlamaPluginTests", dependencies: ["LoRAKit"]),
+        .testTarget(name: "ArchitecturePluginTests", dependencies: ["LoRAKit"]),
         .testTarget(name: "LoRATests", dependencies: ["LoRAKit"]),
         .testTarget(name: "GenerationTests", dependencies: ["LoRAKit"]),
         .testTarget(name: "TrainingTests", dependencies: ["LoRAKit"]),

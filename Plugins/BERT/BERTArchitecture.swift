@@ -13,8 +13,14 @@ public enum BERTArchitecture: ArchitecturePlugin {
     public static let outputHeadModules = ["classifier"]
     public static let classificationHeadModule: String? = "classifier"
     public static let baseModelPrefix: String? = "bert"
-    /// Pre-training heads a checkpoint may carry (BertForPreTraining) are not part of these models.
-    public static let ignoredCheckpointSuffixes: [String] = []
+    /// Pre-training heads a checkpoint may carry (bert-base-uncased is a BertForPreTraining checkpoint) are not part
+    /// of these models; transformers drops them too when loading BertModel or BertForSequenceClassification.
+    public static let ignoredCheckpointSuffixes = [
+        "cls.predictions.bias", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias",
+        "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+        "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias",
+        "cls.seq_relationship.weight", "cls.seq_relationship.bias",
+    ]
 
     public static func supports(_ head: TaskHead) -> Bool { head != .causalLM }
 
@@ -124,7 +130,7 @@ public final class BERTModel: Module, ArchitectureModel {
         }
     }
 
-    var body: Module { head == .base ? self : child("bert") }
+    var body: Module { head == .base ? self : child("bert", as: Module.self) }
 
     /// The last hidden states (B, T, hidden).
     func encode(_ input: ModelInput) -> Tensor {
