@@ -18,20 +18,20 @@ public enum BuiltinTemplate: String, CaseIterable {
         case .chatml:
             return """
             {% for message in messages %}
-            {{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}
+            {{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' -}}
             {% endfor %}
             {% if add_generation_prompt %}
-            {{ '<|im_start|>assistant\\n' }}
+            {{- '<|im_start|>assistant\\n' -}}
             {% endif %}
             """
         case .llama3:
             return """
-            {{ bos_token }}
+            {{- bos_token -}}
             {% for message in messages %}
-            {{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}
+            {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' -}}
             {% endfor %}
             {% if add_generation_prompt %}
-            {{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}
+            {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}
             {% endif %}
             """
         case .alpaca:

@@ -98,7 +98,7 @@ enum Filters {
             switch argument(1, "method")?.rendered ?? "common" {
             case "ceil": rule = .up
             case "floor": rule = .down
-            default: rule = .toNearestOrAwayFromZero
+            default: rule = .toNearestOrEven  // Python's round()
             }
             return .double((x * scale).rounded(rule) / scale)
         case "items":

@@ -33,9 +33,10 @@ struct TemplateParser {
             case .statement(let body, let location):
                 lastLocation = location
                 var p = try ExpressionParser(body, at: location)
+                let keywordLocation = p.location
                 let keyword = try p.expectName()
                 if until.contains(keyword) { return (nodes, (keyword, p)) }
-                nodes.append(try parseStatement(keyword, &p))
+                nodes.append(try parseStatement(keyword, &p, at: keywordLocation))
             }
         }
         if !until.isEmpty {
@@ -45,8 +46,7 @@ struct TemplateParser {
         return (nodes, nil)
     }
 
-    private mutating func parseStatement(_ keyword: String, _ p: inout ExpressionParser) throws -> Node {
-        let location = p.location
+    private mutating func parseStatement(_ keyword: String, _ p: inout ExpressionParser, at location: SourceLocation) throws -> Node {
         switch keyword {
         case "for":
             var targets = [try p.expectName()]

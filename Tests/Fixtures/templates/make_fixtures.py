@@ -61,14 +61,21 @@ if os.path.exists(gguf):
 templates = {name: (HERE / f"{name}.jinja").read_text() for name in ("smollm2", "llama31", "mistral", "zephyr", "qwen25")}
 templates.update(swift_builtins())
 
+def sorted_keys(x):
+    """Swift builds dicts from JSON with sorted keys (Swift dictionaries have no order), so inputs use that order."""
+    if isinstance(x, dict): return {k: sorted_keys(x[k]) for k in sorted(x)}
+    if isinstance(x, list): return [sorted_keys(v) for v in x]
+    return x
+
 def msg(role, content, **extra):
     # The order ChatMessage.value uses: role, content, then extra fields by key.
     d = {"role": role, "content": content}
-    for k in sorted(extra): d[k] = extra[k]
+    for k in sorted(extra): d[k] = sorted_keys(extra[k])
     return d
 
 weather_tool = {"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "The city"}}, "required": ["city"]}}}
+weather_tool = sorted_keys(weather_tool)
 tool_call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
 
 conversations = {
