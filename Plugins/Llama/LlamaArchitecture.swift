@@ -2,11 +2,11 @@ import ArchitectureKit
 import NN
 import TensorCore
 
-/// Llama (and Mistral-style configs without sliding windows): LlamaForCausalLM, LlamaForSequenceClassification and
-/// LlamaModel with transformers' module names.
+/// Llama (and Mistral configs whose sliding window covers the whole context): LlamaForCausalLM,
+/// LlamaForSequenceClassification and LlamaModel with transformers' module names.
 public enum LlamaArchitecture: ArchitecturePlugin {
     public static let name = "Llama"
-    public static let modelTypes = ["llama"]
+    public static let modelTypes = ["llama", "mistral"]
     public static let ggufArchitectures = ["llama"]
     /// PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING["llama"].
     public static let defaultTargetModules = ["q_proj", "v_proj"]

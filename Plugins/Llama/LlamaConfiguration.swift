@@ -39,6 +39,14 @@ public struct LlamaConfiguration {
         attentionBias = try c.bool("attention_bias", default: false)
         mlpBias = try c.bool("mlp_bias", default: false)
         padTokenID = c.values["pad_token_id"] as? Int
+        // Mistral is Llama plus sliding-window attention; a window at least as long as the context never masks
+        // anything, so such configs (and those without a window) run exactly as Llama.
+        if c.modelType == "mistral", let window = c.values["sliding_window"] as? Int {
+            let context = try c.int("max_position_embeddings", default: Int.max)
+            guard window >= context else {
+                throw ArchitectureError.unsupported("\(c.source): sliding_window \(window) < max_position_embeddings \(context); sliding-window attention is not implemented")
+            }
+        }
         guard heads % kvHeads == 0 else {
             throw ArchitectureError.badConfig("\(c.source): num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
         }

@@ -39,7 +39,7 @@ struct Generate: ParsableCommand {
             FileHandle.standardOutput.write(Data(piece.utf8))
         }
         FileHandle.standardOutput.write(Data("\n".utf8))
-        FileHandle.standardError.write(Data(String(format: "load %.2f s, prompt %d tokens in %.2f s, %d tokens at %.1f tokens/s\n",
+        FileHandle.standardError.write(Data(String(format: "load %.2f s, prompt %d tokens in %.2f s, generated %d tokens at %.1f tokens/s\n",
             loadSeconds, result.promptTokens, result.promptSeconds, result.tokens.count, result.tokensPerSecond).utf8))
     }
 }

@@ -16,7 +16,7 @@ struct Tokenize: ParsableCommand {
     }
 
     func run() throws {
-        let tokenizer = try ModelLoader.tokenizerOnly(model)
+        let tokenizer = try ModelAssets(reference: model).makeTokenizer()
         func show(_ s: String) { print("[" + tokenizer.encode(s, addSpecialTokens: special).map(String.init).joined(separator: ",") + "]") }
         if let text { show(text); return }
         let url = URL(fileURLWithPath: jsonl!)
@@ -29,12 +29,5 @@ struct Tokenize: ParsableCommand {
             }
             show(s)
         }
-    }
-}
-
-extension ModelLoader {
-    /// The tokenizer of a model reference; loads the model files (weights too: the tokenizer of a GGUF lives in it).
-    static func tokenizerOnly(_ reference: String) throws -> any Tokenizer {
-        try ModelLoader.load(reference).makeTokenizer()
     }
 }
