@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import LoRAKit
+
+/// `lorakit bench train`: tokens/s, seconds per update and peak RSS of LoRA training on random-token batches, as
+/// one JSON line (the same measurement as the PyTorch + PEFT reference script).
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train",
+        abstract: "LoRA training speed and memory on random tokens (fp32, no dropout, AdamW 2e-4), after 2 warm-up steps.")
+
+    @Option(help: "Model directory, .gguf file or alias.") var model = "smollm2-135m-instruct"
+    @Option(help: "Tokens per row.") var seq = 256
+    @Option(help: "Rows per update.") var batch = 4
+    @Option(help: "Measured updates (after the warm-up).") var steps = 5
+    @Option(help: "Warm-up updates, not measured.") var warmup = 2
+    @Option(help: "LoRA rank.") var rank = 16
+    @Option(help: "LoRA target modules, comma-separated.") var targets = "q_proj,k_proj,v_proj,o_proj"
+    @Flag(name: .customLong("gradient-checkpointing"), help: "Recompute each layer in backward.") var gradientCheckpointing = false
+    @Flag(help: "Also print each measured step's seconds on stderr.") var verbose = false
+
+    func run() throws {
+        let loaded = try ModelLoader.load(model)
+        var s = TrainBenchmark.Settings()
+        s.sequenceLength = seq
+        s.batchSize = batch
+        s.steps = steps
+        s.warmupSteps = warmup
+        s.rank = rank
+        s.targets = targets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        s.gradientCheckpointing = gradientCheckpointing
+        let result = try TrainBenchmark.run(model: loaded.model, plugin: loaded.plugin,
+                                            vocabularySize: try loaded.config.int("vocab_size"), settings: s)
+        if verbose {
+            FileHandle.standardError.write(Data("step seconds: \(result.stepTimes.map { String(format: "%.3f", $0) }.joined(separator: " "))\n".utf8))
+        }
+        print(result.jsonLine)
+    }
+}
