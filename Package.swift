@@ -49,7 +49,9 @@ let package = Package(
                 swiftSettings: fast),
         .executableTarget(name: "LoRAKitCLI", dependencies: [
             "LoRAKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: fast),
+        ], swiftSettings: fast,
+        // Plugins loaded with dlopen resolve the contract's symbols from the executable itself.
+        linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),

@@ -8,6 +8,8 @@ public final class ArchitectureRegistry: @unchecked Sendable {
 
     public static let shared = ArchitectureRegistry()
     public private(set) var entries: [Entry] = []
+    /// Declarative plugins, by the model types they serve.
+    public private(set) var declarations: [ArchitectureDeclaration] = []
 
     public init() {}
 
@@ -15,6 +17,20 @@ public final class ArchitectureRegistry: @unchecked Sendable {
     public func register(_ plugin: any ArchitecturePlugin.Type, origin: String = "built-in") {
         entries.removeAll { $0.plugin == plugin }
         entries.append(Entry(plugin: plugin, origin: origin))
+    }
+
+    /// Registers a declarative plugin; its base must be registered (now or before the first load).
+    public func register(_ declaration: ArchitectureDeclaration) {
+        declarations.removeAll { $0.name == declaration.name }
+        declarations.append(declaration)
+    }
+
+    /// The plugin that builds `type`, and the declaration that adapts it when `type` is a declared architecture.
+    public func resolve(modelType type: String) throws -> (plugin: any ArchitecturePlugin.Type, declaration: ArchitectureDeclaration?) {
+        if let d = declarations.last(where: { $0.modelTypes.contains(type) }) {
+            return (try plugin(forModelType: d.base), d)
+        }
+        return (try plugin(forModelType: type), nil)
     }
 
     public func plugin(forModelType type: String) throws -> any ArchitecturePlugin.Type {
@@ -27,5 +43,8 @@ public final class ArchitectureRegistry: @unchecked Sendable {
         throw ArchitectureError.unknownArchitecture("no plugin reads GGUF architecture \"\(arch)\"; registered: \(known)")
     }
 
-    private var known: String { entries.map { $0.plugin.modelTypes.joined(separator: "/") }.joined(separator: ", ") }
+    private var known: String {
+        (entries.map { $0.plugin.modelTypes.joined(separator: "/") } + declarations.map { $0.modelTypes.joined(separator: "/") })
+            .joined(separator: ", ")
+    }
 }

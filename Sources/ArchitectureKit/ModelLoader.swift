@@ -33,10 +33,14 @@ public enum ModelLoader {
     static func loadDirectory(_ dir: URL, head: TaskHead, registry: ArchitectureRegistry) throws -> LoadedModel {
         let configURL = dir.appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: configURL.path) else { throw ModelLoadingError.missingConfig(dir.path) }
-        let config = try ModelConfig(contentsOf: configURL)
+        var config = try ModelConfig(contentsOf: configURL)
         guard let type = config.modelType else { throw ArchitectureError.badConfig("\(configURL.path): missing \"model_type\"") }
-        let plugin = try registry.plugin(forModelType: type)
+        let (plugin, declaration) = try registry.resolve(modelType: type)
+        if let declaration { config = try declaration.apply(to: config) }
         let model = try plugin.makeModel(config: config, head: head)
+        for suffix in declaration?.removeParameters ?? [] {
+            for (path, _) in model.namedParameters() where path.hasSuffix("." + suffix) || path == suffix { model.removeParameter(at: path) }
+        }
         let checkpoint = try SafetensorsCheckpoint(directory: dir)
         try loadWeights(into: model, plugin: plugin, config: config, names: checkpoint.tensorNames, source: dir.path) { name in
             Tensor(try checkpoint.floats(name), shape: try checkpoint.info(name).shape)

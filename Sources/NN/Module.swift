@@ -95,6 +95,14 @@ open class Module {
         owner.parameters[parts.last!] = tensor
     }
 
+    /// Removes the parameter at a dotted path (a declared architecture without, say, an o_proj bias).
+    public func removeParameter(at path: String) {
+        let parts = path.split(separator: ".").map(String.init)
+        guard let owner = module(at: parts.dropLast().joined(separator: ".")) else { return }
+        owner.parameters[parts.last!] = nil
+        owner.parameterNames.removeAll { $0 == parts.last! }
+    }
+
     /// Freezes (or unfreezes) every parameter of the tree.
     public func setTrainable(_ trainable: Bool) {
         for (_, t) in namedParameters() { t.requiresGrad = trainable }

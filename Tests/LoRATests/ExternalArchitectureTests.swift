@@ -1,0 +1,66 @@
+import XCTest
+import Foundation
+import LoRAKit
+
+/// Architectures added from outside the core, checked like the built-ins (transformers 5.23 + PEFT 0.21 cases made
+/// by Tests/Fixtures/parity/make_qwen2_case.py and make_gpt_neox_case.py):
+/// - Qwen2 as a declarative plugin (Plugins/Qwen2/qwen2.json: Llama with q/k/v biases), loaded in process;
+/// - GPT-NeoX as a compiled plugin (Plugins/GPTNeoX, not a package target): built into a shared library with
+///   scripts/build-external-plugin.sh and loaded by the `lorakit` executable at run time (LORAKIT_PLUGINS).
+final class ExternalArchitectureTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func testQwen2DeclaredByAJSONFilePassesParity() throws {
+        let registry = ArchitectureRegistry()
+        registerBuiltinArchitectures(in: registry)
+        XCTAssertThrowsError(try registry.resolve(modelType: "qwen2"))
+        try PluginLoader.load([Self.root.appendingPathComponent("Plugins/Qwen2/qwen2.json").path], into: registry)
+        let report = try ParityCheck.run(caseDirectory: Self.root.appendingPathComponent("Tests/Fixtures/parity/qwen2"), registry: registry)
+        XCTAssertTrue(report.passed, report.text)
+    }
+
+    func testDeclarationErrorsNameTheFile() throws {
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("bad-plugin-\(getpid()).json")
+        try Data(#"{"lorakit_plugin": 1, "name": "X", "base": "llama"}"#.utf8).write(to: bad)
+        defer { try? FileManager.default.removeItem(at: bad) }
+        XCTAssertThrowsError(try PluginLoader.load([bad.path], into: ArchitectureRegistry())) {
+            XCTAssertTrue("\($0)".contains(bad.path) && "\($0)".contains("model_types"), "\($0)")
+        }
+    }
+
+    func testCompiledGPTNeoXPluginLoadsAtRunTimeAndPassesParity() throws {
+        // The lorakit executable sits next to the test bundle in the build directory.
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let candidates = [runner.deletingLastPathComponent(), Bundle.main.bundleURL.appendingPathComponent("release"),
+                          Self.root.appendingPathComponent(".build/release")]
+        guard let lorakit = candidates.map({ $0.appendingPathComponent("lorakit") }).first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            return XCTFail("no lorakit executable in \(candidates.map(\.path)); build it with `swift build -c release`")
+        }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-plugins-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let built = try run("/bin/bash", [Self.root.appendingPathComponent("scripts/build-external-plugin.sh").path, "Plugins/GPTNeoX", out.path],
+                            env: ["LORAKIT_BUILD_DIR": lorakit.deletingLastPathComponent().path])
+        XCTAssertEqual(built.status, 0, built.output)
+        let library = out.appendingPathComponent("libGPTNeoXPlugin.so").path
+        let listed = try run(lorakit.path, ["plugins"], env: ["LORAKIT_PLUGINS": library])
+        XCTAssertTrue(listed.output.contains("GPT-NeoX") && listed.output.contains(library), listed.output)
+        let parity = try run(lorakit.path, ["parity", "Tests/Fixtures/parity/gpt-neox"], env: ["LORAKIT_PLUGINS": library])
+        XCTAssertEqual(parity.status, 0, parity.output)
+        XCTAssertTrue(parity.output.contains("all 27 keys within tolerance"), parity.output)
+    }
+
+    func run(_ tool: String, _ args: [String], env: [String: String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = args
+        p.currentDirectoryURL = Self.root
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
