@@ -43,14 +43,27 @@ struct FalconConfiguration {
         parallel = try c.bool("parallel_attn", default: true)
         tied = try c.bool("tie_word_embeddings", default: true)
         padTokenID = c.values["pad_token_id"] as? Int
-        // The KV head count: grouped in the 40B layout, one shared head with multi_query, else one per query head.
+        // The KV head count: grouped in the 40B layout, one shared head with multi_query, else one per query head
+        // (transformers' FalconAttention.num_kv_heads; its non-multi-query split assumes num_kv_heads = heads).
         if newArchitecture { kvHeads = try c.int("num_kv_heads", default: heads) }
         else { kvHeads = try c.bool("multi_query", default: true) ? 1 : heads }
+        guard heads % kvHeads == 0, hidden % heads == 0 else {
+            throw ArchitectureError.badConfig("\(c.source): num_attention_heads \(heads) must divide hidden_size \(hidden) and be a multiple of num_kv_heads \(kvHeads)")
+        }
         let parallelNorms = try c.int("num_ln_in_parallel_attn", default: 2)
         separateNorms = newArchitecture && parallelNorms == 2
+        // transformers builds input/post_attention_layernorm for it but its forward reads ln_attn: no checkpoint runs.
+        if newArchitecture && !parallel {
+            throw ArchitectureError.unsupported("\(c.source): new_decoder_architecture with parallel_attn false is not supported (transformers cannot run it either)")
+        }
         if try c.bool("alibi", default: false) { throw ArchitectureError.unsupported("\(c.source): ALiBi Falcon models are not supported") }
+        // transformers 5 nests rope settings under rope_parameters; older configs have rope_theta at the top level.
         if let rope = c.values["rope_parameters"] as? [String: Any] {
-            ropeTheta = try ModelConfig(rope, source: c.source).double("rope_theta", default: 10_000)
+            let ropeType = rope["rope_type"] as? String ?? "default"
+            guard ropeType == "default" else {
+                throw ArchitectureError.unsupported("\(c.source): rope_type \"\(ropeType)\" is not supported (only \"default\")")
+            }
+            ropeTheta = try ModelConfig(rope, source: c.source + " rope_parameters").double("rope_theta", default: 10_000)
         } else { ropeTheta = try c.double("rope_theta", default: 10_000) }
         let activation = try c.string("activation", default: "gelu")
         guard activation == "gelu" else { throw ArchitectureError.unsupported("\(c.source): activation \"\(activation)\" is not supported") }
@@ -79,17 +92,14 @@ final class FalconBlock: Module {
         }
     }
 
-    /// The fused projection's layout, per transformers' _split_heads: the 40B layout groups
-    /// [q × heads/kv, k, v] per KV head; the 7B layout is [q × heads, k, v].
+    /// The fused projection's layout, per transformers' `_split_heads`: per KV group, the group's query heads then
+    /// its key and its value. The three layouts are this one with different group counts: 40B (grouped KV), 7B
+    /// multi-query (one group: all queries, k, v) and the original per-head [q, k, v] interleave (one group per head).
+    /// fused: (B, T, (H + 2·Hkv)·D) → q (B, T, H, D), k and v (B, T, Hkv, D).
     func splitQKV(_ fused: Tensor, b: Int, t: Int) -> (Tensor, Tensor, Tensor) {
-        let hd = c.headDim
-        if c.newArchitecture {
-            let perGroup = c.heads / c.kvHeads
-            let groups = fused.reshaped([b, t, c.kvHeads, (perGroup + 2) * hd])
-            let parts = groups.split(lastAxis: [perGroup * hd, hd, hd])
-            return (parts[0].reshaped([b, t, c.heads, hd]), parts[1].reshaped([b, t, c.kvHeads, hd]), parts[2].reshaped([b, t, c.kvHeads, hd]))
-        }
-        let parts = fused.split(lastAxis: [c.heads * hd, c.kvHeads * hd, c.kvHeads * hd])
+        let (hd, perGroup) = (c.headDim, c.heads / c.kvHeads)
+        let groups = fused.reshaped([b, t, c.kvHeads, (perGroup + 2) * hd])
+        let parts = groups.split(lastAxis: [perGroup * hd, hd, hd])
         return (parts[0].reshaped([b, t, c.heads, hd]), parts[1].reshaped([b, t, c.kvHeads, hd]), parts[2].reshaped([b, t, c.kvHeads, hd]))
     }
 
