@@ -27,6 +27,8 @@ public struct GPT2Configuration {
     var eps: Float
     var activation: String
     var tied: Bool
+    /// scale_attn_weights: scores divided by √head_dim (true for every released GPT-2).
+    var attentionScale: Float?
     var padTokenID: Int?
 
     init(_ c: ModelConfig) throws {
@@ -42,6 +44,7 @@ public struct GPT2Configuration {
             throw ArchitectureError.unsupported("\(c.source): activation_function \"\(activation)\" is not supported")
         }
         tied = try c.bool("tie_word_embeddings", default: true)
+        attentionScale = try c.bool("scale_attn_weights", default: true) ? nil : 1
         padTokenID = c.values["pad_token_id"] as? Int
         if try c.bool("scale_attn_by_inverse_layer_idx", default: false) || c.bool("reorder_and_upcast_attn", default: false) {
             throw ArchitectureError.unsupported("\(c.source): scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn are not supported")
@@ -81,7 +84,7 @@ final class GPT2Block: Module {
         let q = qkv[0].reshaped([b, t, c.heads, hd])
         var k = qkv[1].reshaped([b, t, c.heads, hd]), v = qkv[2].reshaped([b, t, c.heads, hd])
         if let cache { (k, v) = cache.append(layer: layer, keys: k, values: v) }
-        let o = scaledDotProductAttention(query: q, key: k, value: v, mask: mask).reshaped([b, t, c.hidden])
+        let o = scaledDotProductAttention(query: q, key: k, value: v, mask: mask, scale: c.attentionScale).reshaped([b, t, c.hidden])
         let h = h + attn.linear("c_proj")(o)
         return h + mlp.linear("c_proj")(c.activate(mlp.linear("c_fc")(child("ln_2", as: LayerNorm.self)(h))))
     }
