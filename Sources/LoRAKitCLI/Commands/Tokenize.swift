@@ -20,14 +20,21 @@ struct Tokenize: ParsableCommand {
         func show(_ s: String) { print("[" + tokenizer.encode(s, addSpecialTokens: special).map(String.init).joined(separator: ",") + "]") }
         if let text { show(text); return }
         let url = URL(fileURLWithPath: jsonl!)
-        let content = try String(contentsOf: url, encoding: .utf8)
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw JSONLInputError(message: "\(url.path): cannot read the file") }
+        guard let content = String(data: data, encoding: .utf8) else { throw JSONLInputError(message: "\(url.path): not UTF-8 text") }
         for (i, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                   let s = object["text"] as? String else {
-                throw ValidationError("\(url.path):\(i + 1): expected a JSON object with a string \"text\"")
+                throw JSONLInputError(message: "\(url.path):\(i + 1): expected a JSON object with a string \"text\"")
             }
             show(s)
         }
     }
+}
+
+/// A bad --jsonl input, named by file and line (not a usage error, so no usage text is printed).
+struct JSONLInputError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
