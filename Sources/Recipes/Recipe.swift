@@ -1,4 +1,5 @@
 import Foundation
+import LoRA
 import Training
 
 /// A training recipe: what to fine-tune, on which data, how. Documented key by key in recipes/README.md.
@@ -17,6 +18,8 @@ public struct Recipe {
     public var task: TaskSettings
     /// `lora`: PEFT LoraConfig fields, passed to the LoRA layer's configuration as JSON.
     public var lora: [String: JSONValue]
+    /// The `lora` section decoded by the LoRA layer (PEFT defaults for keys it leaves out).
+    public var loraConfig: LoRAConfig
     public var training: TrainingSettings
     public var eval: EvalSettings
     public var save: SaveSettings

@@ -1,4 +1,5 @@
 import Foundation
+import LoRA
 import Training
 
 extension Recipe {
@@ -130,7 +131,8 @@ extension Recipe {
 
         // lora: PEFT LoraConfig keys, type-checked here, decoded by the LoRA layer.
         var lora: [String: JSONValue] = [:]
-        if let node = top.node("lora") {
+        let loraNode = top.node("lora")
+        if let node = loraNode {
             var l = try SchemaReader(node, path: "lora")
             if let v = try l.int("r", minimum: 1) { lora["r"] = .int(Int64(v)) }
             if let v = try l.double("lora_alpha", range: 0...1e6) { lora["lora_alpha"] = .double(v) }
@@ -149,6 +151,10 @@ extension Recipe {
                 lora["init_lora_weights"] = v == "gaussian" ? .string(v) : .bool(v == "true")
             }
             try l.finish()
+        }
+        let loraConfig: LoRAConfig
+        do { loraConfig = try LoRAConfig(json: lora.mapValues(\.foundationObject), source: "lora") } catch let e as LoRAConfigError {
+            throw SchemaReader.error(loraNode?.location ?? root.location, "lora.\(e.key)", e.message)
         }
 
         var training = TrainingSettings()
@@ -216,6 +222,6 @@ extension Recipe {
         }
         try top.finish()
         return Recipe(file: file, resolvedText: resolvedText, model: model, tokenizer: tokenizer, template: template, datasets: datasets,
-                      task: task, lora: lora, training: training, eval: eval, save: save, loggingEvery: loggingEvery, sample: sample)
+                      task: task, lora: lora, loraConfig: loraConfig, training: training, eval: eval, save: save, loggingEvery: loggingEvery, sample: sample)
     }
 }

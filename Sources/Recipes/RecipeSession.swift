@@ -1,37 +1,50 @@
 import Foundation
+import ArchitectureKit
+import ChatTemplates
+import Generation
 import Tokenizers
 import Training
 
-/// Turns a recipe into the pieces the data pipeline needs. Model loading, LoRA injection and the model's own chat
-/// template are wired in as those layers land; until then a recipe must name its tokenizer (or a model directory
-/// holding tokenizer.json) and use the alpaca or chatml template.
+/// Turns a recipe into the pieces the data pipeline and the trainer need: the model (with the head its task asks
+/// for), the tokenizer (the recipe's override or the model's own) and the prompt format (`template`).
 public enum RecipeSession {
-    /// The tokenizer and prompt format a recipe asks for.
-    public static func tokenizerAndFormat(_ recipe: Recipe) throws -> (tokenizer: any Tokenizer, format: PromptFormat) {
-        let tokenizer: any Tokenizer
-        if let explicit = try recipe.explicitTokenizer() {
-            tokenizer = explicit
-        } else {
-            let dir = recipe.model.hasPrefix("/") ? URL(fileURLWithPath: recipe.model) : recipe.directory.appendingPathComponent(recipe.model)
-            let json = dir.appendingPathComponent("tokenizer.json")
-            guard FileManager.default.fileExists(atPath: json.path) else {
-                throw RecipeError(file: recipe.file.path, line: 0, column: 0, path: "tokenizer",
-                                  message: "model '\(recipe.model)' is not a directory with tokenizer.json; loading tokenizers from GGUF models "
-                                      + "and aliases needs the model loader — set `tokenizer:` to a tokenizer.json")
-            }
-            tokenizer = try TokenizerLoader.load(tokenizerJSON: json)
-        }
-        switch recipe.template {
-        case .alpaca: return (tokenizer, .alpaca)
-        case .chatml: return (tokenizer, .chat(chatML))
-        case .llama3, .model, .custom:
-            throw RecipeError(file: recipe.file.path, line: 0, column: 0, path: "template",
-                              message: "template \(recipe.template) needs the chat-template engine, which this build does not have yet; use alpaca or chatml")
-        }
+    /// The model head a recipe's task needs.
+    public static func head(_ recipe: Recipe) -> TaskHead {
+        recipe.task.type == .classification ? .sequenceClassification(numLabels: recipe.task.labels.count) : .causalLM
     }
 
-    /// transformers' ChatML (`chat_template` of Qwen/SmolLM2 without a default system prompt).
-    public static let chatML: ChatRenderer = { messages, addGenerationPrompt in
-        messages.map { "<|im_start|>\($0.role)\n\($0.content)<|im_end|>\n" }.joined() + (addGenerationPrompt ? "<|im_start|>assistant\n" : "")
+    /// Loads `model:` (a path relative to the recipe, an absolute path, or an alias).
+    public static func loadModel(_ recipe: Recipe, registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
+        let relative = recipe.directory.appendingPathComponent(recipe.model).path
+        let reference = !recipe.model.hasPrefix("/") && FileManager.default.fileExists(atPath: relative) ? relative : recipe.model
+        return try ModelLoader.load(reference, head: head(recipe), registry: registry)
     }
+
+    /// The tokenizer and prompt format a recipe asks for. `model` may be nil when the recipe names its tokenizer and
+    /// a template that does not come from the model; otherwise it is loaded.
+    public static func tokenizerAndFormat(_ recipe: Recipe, model: LoadedModel? = nil) throws
+        -> (tokenizer: any Tokenizer, format: PromptFormat, model: LoadedModel?) {
+        var model = model
+        func loaded() throws -> LoadedModel {
+            if let model { return model }
+            let m = try loadModel(recipe)
+            model = m
+            return m
+        }
+        let tokenizer = try recipe.explicitTokenizer() ?? loaded().makeTokenizer()
+        let format: PromptFormat
+        switch recipe.template {
+        case .alpaca: format = .alpaca
+        case .chatml: format = try PromptFormat.chat(template: BuiltinTemplate.chatml.template(), tokenizer: tokenizer)
+        case .llama3: format = try PromptFormat.chat(template: BuiltinTemplate.llama3.template(), tokenizer: tokenizer)
+        case .custom(let source):
+            do { format = try PromptFormat.chat(template: ChatTemplate(source: source), tokenizer: tokenizer) } catch {
+                throw RecipeError(file: recipe.file.path, line: 0, column: 0, path: "template", message: "the template does not parse: \(error)")
+            }
+        case .model: format = try PromptFormat.chat(template: loaded().chatTemplate(), tokenizer: tokenizer)
+        }
+        return (tokenizer, format, model)
+    }
+
+
 }

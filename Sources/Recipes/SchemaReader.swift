@@ -1,3 +1,5 @@
+import Training
+
 /// Reads one mapping of a recipe against its schema: typed getters whose errors name the key path, its location
 /// and what was expected, and `finish()` which rejects keys the schema does not know (with a "did you mean").
 struct SchemaReader {
@@ -148,10 +150,4 @@ struct SchemaReader {
         }
         return a.isEmpty ? b.count : previous[b.count]
     }
-}
-
-/// A setting that may be the word `auto`.
-public enum AutoValue<T: Equatable & Sendable>: Equatable, Sendable {
-    case auto
-    case value(T)
 }

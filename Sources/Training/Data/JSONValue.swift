@@ -35,6 +35,19 @@ public enum JSONValue: Equatable, Sendable, CustomStringConvertible {
     }
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
 
+    /// The value as Foundation objects (what JSONSerialization produces), for APIs that take `[String: Any]`.
+    public var foundationObject: Any {
+        switch self {
+        case .null: return NSNull()
+        case .bool(let b): return NSNumber(value: b)
+        case .int(let i): return NSNumber(value: i)
+        case .double(let d): return NSNumber(value: d)
+        case .string(let s): return s
+        case .array(let a): return a.map(\.foundationObject)
+        case .object(let o): return o.mapValues(\.foundationObject)
+        }
+    }
+
     /// The name of the JSON type, for error messages ("expected a string, found an array").
     public var typeName: String {
         switch self {

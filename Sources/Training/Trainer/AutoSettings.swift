@@ -1,4 +1,12 @@
 import Foundation
+import ArchitectureKit
+import TensorCore
+
+/// A setting that may be `auto` (resolved by `AutoSettings`) or a given value.
+public enum AutoValue<T: Equatable & Sendable>: Equatable, Sendable {
+    case auto
+    case value(T)
+}
 
 /// How `learning_rate: auto` and `batch_size: auto` are resolved.
 ///
@@ -63,5 +71,30 @@ public enum MemoryStatistics {
             return line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) }.map { $0 * 1024 }
         }
         return nil
+    }
+}
+
+extension AutoSettings {
+    /// `batch_size: auto` for a model: trial steps (forward + backward, gradients discarded) on rows of `length`
+    /// random token ids, measured as `batchSize(budgetBytes:trial:)` describes. Dropout generators are not touched
+    /// (the trial runs in eval mode), so the run that follows is the same as with that batch size given.
+    public static func measureBatchSize(model: any ArchitectureModel, vocabularySize: Int, length: Int, budgetBytes: Int,
+                                        maximum: Int = 16) -> (batch: Int, perRowBytes: Int, baseBytes: Int) {
+        let wasTraining = model.isTraining
+        model.setTraining(false)
+        defer { model.setTraining(wasTraining) }
+        let classification = { if case .sequenceClassification = model.head { return true }; return false }()
+        var generator = SeededGenerator(seed: 0)
+        return batchSize(budgetBytes: budgetBytes, maximum: maximum) { rows in
+            let examples = (0..<rows).map { _ -> TokenizedExample in
+                let ids = (0..<length).map { _ in Int32(generator.next() % UInt64(max(vocabularySize, 1))) }
+                return TokenizedExample(inputIDs: ids, labels: ids, classLabel: classification ? 0 : nil)
+            }
+            let batch = BatchBuilder.padded(examples, padID: 0)
+            let (loss, _) = LossComputation.summedLoss(model, batch)
+            loss.backward()
+            for (_, p) in model.trainableParameters() { p.grad = nil }
+            Tensor.releaseCachedBuffers()
+        }
     }
 }

@@ -32,6 +32,7 @@ public final class MetricsLog {
     public init(url: URL?, resumeStep: Int? = nil) throws {
         self.url = url
         guard let url else { return }
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         if let resumeStep, let data = try? Data(contentsOf: url) {
             let decoder = JSONDecoder()
             records = String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap {

@@ -26,6 +26,7 @@ public final class ProgressReporter {
             barShown = true
         } else {
             print(String(format: "step %d/%d  loss %.4f  lr %.3e  %.0f tok/s  ETA %@", step, total, loss, learningRate, tokensPerSecond, eta))
+            fflush(stdout)  // a pipe or file is block-buffered; a log should show each line as it happens
         }
     }
 
@@ -34,6 +35,7 @@ public final class ProgressReporter {
         guard !quiet else { return }
         if barShown { FileHandle.standardOutput.write(Data("\n".utf8)); barShown = false }
         print(text)
+        fflush(stdout)
     }
 
     public func warning(_ text: String) { message("warning: \(text)") }

@@ -1,0 +1,205 @@
+import Foundation
+import ArchitectureKit
+import Generation
+import LoRA
+import Tokenizers
+import Training
+
+/// A recipe made runnable: the model loaded with its task head, the tokenizer and prompt format, the data prepared.
+/// `lorakit train`, `eval` and the library's recipe API are thin shells over it.
+public final class RecipeRun {
+    public let recipe: Recipe
+    public let model: LoadedModel
+    public let tokenizer: any Tokenizer
+    public let format: PromptFormat
+    public let data: PreparedData
+    public let reporter: ProgressReporter
+
+    public init(recipe: Recipe, reporter: ProgressReporter = ProgressReporter()) throws {
+        self.recipe = recipe
+        self.reporter = reporter
+        let started = Date()
+        let loaded = try RecipeSession.loadModel(recipe)
+        let setup = try RecipeSession.tokenizerAndFormat(recipe, model: loaded)
+        model = loaded
+        tokenizer = setup.tokenizer
+        format = setup.format
+        reporter.message(String(format: "model %@ (%@) loaded in %.1f s", recipe.model, loaded.plugin.name, Date().timeIntervalSince(started)))
+        let prepared = Date()
+        data = try PreparedData.prepare(recipe, tokenizer: tokenizer, format: format)
+        reporter.message(String(format: "data: %@ (%.1f s)", data.summary, Date().timeIntervalSince(prepared)))
+    }
+
+    /// The padding id: the tokenizer's pad, else its EOS (as transformers' usual `pad_token = eos_token`), else 0.
+    public var padID: Int32 { Int32(tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0) }
+
+    /// The recipe's LoRA configuration as PEFT would save it for this model and task.
+    public var loraConfig: LoRAConfig {
+        var config = recipe.loraConfig
+        config.baseModelNameOrPath = recipe.model
+        if recipe.task.type == .classification {
+            config.taskType = "SEQ_CLS"
+            // PEFT adds the new classification head to modules_to_save for SEQ_CLS: it is trained in full.
+            if let head = model.plugin.classificationHeadModule, !(config.modulesToSave ?? []).contains(head) {
+                config.modulesToSave = (config.modulesToSave ?? []) + [head]
+            }
+        } else {
+            config.taskType = "CAUSAL_LM"
+        }
+        return config
+    }
+
+    /// Injects a fresh adapter (initialised from the recipe's seed) into the model.
+    public func injectAdapter() throws -> LoRAModel {
+        let lora = try LoRAModel(model: model.model, plugin: model.plugin, config: loraConfig, seed: recipe.training.seed)
+        lora.seedDropout(recipe.training.seed)
+        return lora
+    }
+
+    /// Optimizer updates per epoch of the training data (micro-batches ÷ accumulation, rounded up).
+    public func updatesPerEpoch(batchSize: Int) -> Int {
+        let plan = EpochPlan(lengths: data.train.map(\.count), batchSize: batchSize, maxLength: recipe.training.maxSeqLength,
+                             packing: recipe.training.packing, seed: recipe.training.seed, epoch: 0)
+        let accumulation = recipe.training.gradientAccumulationSteps
+        return (plan.batches.count + accumulation - 1) / accumulation
+    }
+
+    /// The recipe's training settings with "auto" resolved: the learning rate by `AutoSettings.learningRate`, the
+    /// batch size by trial steps (`AutoSettings.measureBatchSize`) unless `resolved` (a checkpoint's) gives them.
+    public func configuration(lora: LoRAModel, resolved: TrainerConfiguration? = nil) throws -> TrainerConfiguration {
+        let t = recipe.training
+        let batchSize: Int
+        switch (t.batchSize, resolved) {
+        case (.value(let b), _): batchSize = b
+        case (.auto, let r?): batchSize = r.batchSize
+        case (.auto, nil):
+            let budget = AutoSettings.memoryBudget(gigabytes: t.memoryBudgetGB)
+            let longest = min(t.maxSeqLength, t.packing ? t.maxSeqLength : data.train.map(\.count).max() ?? t.maxSeqLength)
+            let m = AutoSettings.measureBatchSize(model: model.model, vocabularySize: tokenizer.vocabularySize, length: longest,
+                                                  budgetBytes: budget)
+            batchSize = m.batch
+            reporter.message(String(format: "batch_size auto: %d (%.0f MB base + %.0f MB per row of %d tokens, budget %.0f MB)",
+                                    m.batch, Double(m.baseBytes) / 1e6, Double(m.perRowBytes) / 1e6, longest, Double(budget) / 1e6))
+        }
+        let learningRate: Double
+        switch (t.learningRate, resolved) {
+        case (.value(let v), _): learningRate = v
+        case (.auto, let r?): learningRate = r.learningRate
+        case (.auto, nil):
+            let c = recipe.loraConfig
+            learningRate = AutoSettings.learningRate(rank: c.r, alpha: c.loraAlpha, useRSLoRA: c.useRSLoRA)
+            reporter.message(String(format: "learning_rate auto: %.3g (2e-4 · 2 / (lora_alpha / r))", learningRate))
+        }
+        let maxSteps: Int
+        if let steps = t.maxSteps { maxSteps = steps } else {
+            maxSteps = max(1, Int(((t.epochs ?? 1) * Double(updatesPerEpoch(batchSize: batchSize))).rounded(.up)))
+        }
+        var c = TrainerConfiguration(maxSteps: maxSteps, learningRate: learningRate, batchSize: batchSize, maxSeqLength: t.maxSeqLength)
+        c.schedule = t.schedule
+        c.warmupSteps = t.warmupSteps ?? t.warmupRatio.map { Int((Double(maxSteps) * $0).rounded(.up)) } ?? 0
+        c.gradientAccumulationSteps = t.gradientAccumulationSteps
+        c.maxGradNorm = t.maxGradNorm
+        c.adam = AdamW.Hyperparameters(beta1: t.adamBeta1, beta2: t.adamBeta2, epsilon: t.adamEpsilon, weightDecay: t.weightDecay)
+        c.seed = t.seed
+        c.packing = t.packing
+        c.evalEvery = recipe.eval.every
+        c.evalMaxBatches = recipe.eval.maxBatches
+        c.saveEvery = recipe.save.saveEvery
+        c.outputDir = recipe.save.outputDir
+        c.keepLast = recipe.save.keepLast
+        c.saveBest = recipe.save.saveBest
+        c.earlyStoppingPatience = recipe.save.earlyStoppingPatience
+        c.loggingEvery = recipe.loggingEvery
+        return c
+    }
+
+    /// Where `--resume` continues from: the given checkpoint directory, or the latest in output_dir.
+    public func checkpointToResume(_ directory: String?) throws -> URL {
+        if let directory {
+            let url = URL(fileURLWithPath: directory)
+            // An output_dir given instead of a checkpoint: take its latest checkpoint.
+            if !FileManager.default.fileExists(atPath: url.appendingPathComponent(Checkpoint.stateFile).path),
+               let latest = Checkpoint.latest(in: url) { return latest }
+            return url
+        }
+        guard let latest = Checkpoint.latest(in: recipe.save.outputDir) else {
+            throw TrainingError.checkpoint("--resume: no checkpoint-*/ with \(Checkpoint.stateFile) in \(recipe.save.outputDir.path)")
+        }
+        return latest
+    }
+
+    /// Builds the trainer with a fresh adapter, restored from `resume` when given.
+    public func makeTrainer(resume: URL? = nil) throws -> (trainer: Trainer, lora: LoRAModel) {
+        let lora = try injectAdapter()
+        reporter.message(lora.trainableParametersSummary())
+        var resolved: TrainerConfiguration?
+        if let resume {
+            let stateURL = resume.appendingPathComponent(Checkpoint.stateFile)
+            guard let data = try? Data(contentsOf: stateURL), let state = try? JSONDecoder().decode(TrainerState.self, from: data) else {
+                throw TrainingError.checkpoint("\(stateURL.path) is missing or unreadable")
+            }
+            resolved = state.configuration
+        }
+        (model.model as? GradientCheckpointable)?.gradientCheckpointing = recipe.training.gradientCheckpointing
+        if recipe.training.gradientCheckpointing && !(model.model is GradientCheckpointable) {
+            reporter.warning("gradient_checkpointing: the \(model.plugin.name) model cannot recompute its layers; training without it")
+        }
+        let c = try configuration(lora: lora, resolved: resolved)
+        let trainer = try Trainer(model: model.model, adapter: lora.trainerHooks(), configuration: c, train: data.train,
+                                  validation: data.validation, padID: padID, reporter: reporter)
+        trainer.extraCheckpointFiles["recipe.yaml"] = Data(recipe.resolvedText.utf8)
+        if let resume { try trainer.resume(from: resume) }
+        return (trainer, lora)
+    }
+
+    /// Generates the recipe's sample (greedy) with the model as it is now; nil when the recipe has none or the
+    /// task is classification.
+    public func sample() throws -> String? {
+        guard let s = recipe.sample, recipe.task.type != .classification else { return nil }
+        let wasTraining = model.model.isTraining
+        model.model.setTraining(false)
+        defer { model.model.setTraining(wasTraining) }
+        let ids = try format.promptIDs(s.prompt, tokenizer: tokenizer)
+        return try model.generator(tokenizer: tokenizer).generate(promptIDs: ids, maxTokens: s.maxNewTokens).text
+    }
+
+    /// Trains as the recipe says (continuing from `resume` when given) and reports eval loss and the sample
+    /// before and after. `stoppingAt` interrupts after that update with a checkpoint (used to test resuming).
+    @discardableResult
+    public func train(resume: URL? = nil, stoppingAt: Int? = nil) throws -> TrainingSummary {
+        let (trainer, _) = try makeTrainer(resume: resume)
+        let c = trainer.configuration
+        reporter.message("training: \(c.maxSteps) updates of \(c.batchSize)×\(c.gradientAccumulationSteps) "
+            + (c.packing ? "packed rows" : "examples") + " (≤ \(c.maxSeqLength) tokens), learning rate \(c.learningRate), "
+            + "\(c.schedule.rawValue) schedule, warmup \(c.warmupSteps); output \(c.outputDir?.path ?? "-")")
+        let before = resume == nil ? try sample() : nil
+        if let before { reporter.message("sample before training: \(recipe.sample!.prompt)\n→ \(before)") }
+        let summary = try trainer.train(stoppingAt: stoppingAt)
+        if let stoppingAt, summary.steps == stoppingAt, summary.steps < c.maxSteps { return summary }
+        if let a = summary.initialEval, let b = summary.finalEval {
+            reporter.message(String(format: "eval loss: %.4f before → %.4f after (%+.1f%%), perplexity %.2f → %.2f", a.loss, b.loss,
+                                    100 * (b.loss - a.loss) / a.loss, a.perplexity, b.perplexity))
+        } else if let b = summary.finalEval {
+            reporter.message(String(format: "eval loss after training: %.4f (perplexity %.2f)", b.loss, b.perplexity))
+        }
+        if let after = try sample() { reporter.message("sample after training: \(recipe.sample!.prompt)\n→ \(after)") }
+        for w in summary.warnings { reporter.message("warning (repeated): \(w)") }
+        reporter.message(String(format: "done: %d updates in %.1f s; adapter in %@, metrics.jsonl and loss.svg in %@", summary.steps,
+                                summary.seconds, summary.lastCheckpoint?.path ?? "-", c.outputDir?.path ?? "-"))
+        return summary
+    }
+
+    /// Loss, perplexity (and accuracy for classification) on the validation examples — or on the training examples
+    /// when the recipe holds none out — with the adapter in `adapter` applied, or the base model without one.
+    public func evaluate(adapter: URL? = nil, batchSize: Int? = nil) throws -> (result: EvaluationResult, split: String) {
+        if let adapter { _ = try LoRAModel.load(from: adapter, into: model.model, plugin: model.plugin) }
+        let (examples, split) = data.validation.isEmpty ? (data.train, "training") : (data.validation, "validation")
+        let size: Int
+        if case .value(let b) = recipe.training.batchSize { size = b } else { size = 4 }
+        guard let result = LossComputation.evaluate(model.model, examples: examples, batchSize: batchSize ?? size,
+                                                    maxBatches: recipe.eval.maxBatches, padID: padID) else {
+            throw TrainingError.noData("no examples to evaluate")
+        }
+        return (result, split)
+    }
+}
