@@ -23,7 +23,7 @@ public enum ModelLoader {
                             registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
         let url = try ModelReference.resolve(reference)
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
         let loaded = isDirectory.boolValue ? try loadDirectory(url, head: head, registry: registry)
                                            : try loadGGUF(url, head: head, registry: registry)
         Tensor.releaseCachedBuffers()  // conversion buffers are not needed again
