@@ -8,7 +8,8 @@ import Foundation
 func exp16(_ x: SIMD16<Float>) -> SIMD16<Float> {
     // Only plain lane-wise arithmetic and bit casts: Swift's generic SIMD rounding and Float→Int conversions
     // compile to scalar loops, which made a first version slower than expf.
-    let clamped = pointwiseMax(pointwiseMin(x, SIMD16(repeating: 88.3)), SIMD16(repeating: -87.3))
+    // (pointwiseMin/Max are generic and were not inlined: a call per vector.)
+    let clamped = x.replacing(with: 88.3, where: x .> 88.3).replacing(with: -87.3, where: x .< -87.3)
     // Adding 1.5·2²³ rounds to the nearest integer and leaves it in the low mantissa bits.
     let magic = SIMD16<Float>(repeating: 12_582_912)
     let shifted = clamped * 1.442_695_040_888_963_4 + magic
@@ -65,7 +66,11 @@ public enum VectorMath {
     public static func maximum(_ x: UnsafePointer<Float>, count n: Int) -> Float {
         var acc = SIMD16<Float>(repeating: -.infinity)
         var i = 0
-        while i + 16 <= n { acc = pointwiseMax(acc, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)); i += 16 }
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            acc = acc.replacing(with: v, where: v .> acc)
+            i += 16
+        }
         var m = acc.max()
         while i < n { m = max(m, x[i]); i += 1 }
         return m
