@@ -132,11 +132,13 @@ public final class FalconModel: Module, ArchitectureModel {
         self.c = c
         self.head = head
         super.init()
-        let t = Module()
+        let t = head == .base ? self : Module()
         t.register("word_embeddings", Embedding(count: c.vocabularySize, dimension: c.hidden))
         t.register("h", ModuleList((0..<c.layers).map { _ in FalconBlock(c) }))
         t.register("ln_f", LayerNorm(dimension: c.hidden, eps: c.eps))
-        register("transformer", t)
+        // `.base` is FalconModel (AutoModel), whose modules sit at the root as transformers names them; the heads nest it
+        // under `transformer`. The loader maps checkpoints of either form.
+        if head != .base { register("transformer", t) }
         switch head {
         case .causalLM:
             register("lm_head", Linear(inFeatures: c.hidden, outFeatures: c.vocabularySize, bias: false))
@@ -149,8 +151,10 @@ public final class FalconModel: Module, ArchitectureModel {
 
     public var tiedParameters: [String: String] { c.tied && head == .causalLM ? ["lm_head.weight": "transformer.word_embeddings.weight"] : [:] }
 
+    var body: Module { head == .base ? self : child("transformer", as: Module.self) }
+
     public func forward(_ input: ModelInput) -> Tensor {
-        let t: Module = child("transformer")
+        let t = body
         let past = input.cache?.length ?? 0
         let positions = input.positionIDs ?? ModelInput.defaultPositions(batch: input.batchSize, length: input.length, offset: past)
         let rope = RotaryTable(rotaryDim: c.headDim, theta: c.ropeTheta, positions: positions)

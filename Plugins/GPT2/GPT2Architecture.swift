@@ -99,12 +99,14 @@ public final class GPT2Model: Module, ArchitectureModel {
         self.c = c
         self.head = head
         super.init()
-        let t = Module()
+        let t = head == .base ? self : Module()
         t.register("wte", Embedding(count: c.vocabularySize, dimension: c.hidden))
         t.register("wpe", Embedding(count: c.positions, dimension: c.hidden))
         t.register("h", ModuleList((0..<c.layers).map { _ in GPT2Block(c) }))
         t.register("ln_f", LayerNorm(dimension: c.hidden, eps: c.eps))
-        register("transformer", t)
+        // `.base` is GPT2Model (AutoModel), whose modules sit at the root as transformers names them; the heads nest it
+        // under `transformer`. The loader maps checkpoints of either form.
+        if head != .base { register("transformer", t) }
         switch head {
         case .causalLM:
             register("lm_head", Linear(inFeatures: c.hidden, outFeatures: c.vocabularySize, bias: false))
@@ -117,8 +119,10 @@ public final class GPT2Model: Module, ArchitectureModel {
 
     public var tiedParameters: [String: String] { c.tied && head == .causalLM ? ["lm_head.weight": "transformer.wte.weight"] : [:] }
 
+    var body: Module { head == .base ? self : child("transformer", as: Module.self) }
+
     public func forward(_ input: ModelInput) -> Tensor {
-        let t: Module = child("transformer")
+        let t = body
         let past = input.cache?.length ?? 0
         let positions = input.positionIDs ?? ModelInput.defaultPositions(batch: input.batchSize, length: input.length, offset: past)
         var h = t.child("wte", as: Embedding.self)(input.inputIDs) + t.child("wpe", as: Embedding.self)(positions)
