@@ -8,28 +8,50 @@ import TensorCore
 /// the adapter name is removed (`….lora_A.weight`, `….lora_magnitude_vector`, a modules_to_save head as `<path>.weight`,
 /// trained biases as `<path>.base_layer.bias`).
 extension LoRAModel {
-    /// The PEFT key of every tensor that belongs to adapter `name`, with the tensor.
+    /// The PEFT key of every tensor that belongs to adapter `name`, with the tensor, selected as PEFT's
+    /// get_peft_model_state_dict selects them: the LoRA layers' own tensors, the trained biases (bias "all": every
+    /// parameter named `….bias`; "lora_only": `<lora module>.base_layer.bias`), each modules_to_save copy as
+    /// `<head>.<parameter>`; then the adapter name is removed from each key (`lora_A.<name>.weight` → `lora_A.weight`,
+    /// DoRA's `lora_magnitude_vector.<name>.weight` → `lora_magnitude_vector`) and `base_model.model.` prepended.
     public func adapterTensors(_ name: String) -> [(key: String, tensor: Tensor)] {
-        let config = configs[name]
-        var result: [(String, Tensor)] = []
-        var seen = Set<String>()
-        func add(_ key: String, _ t: Tensor) { if seen.insert(key).inserted { result.append(("base_model.model." + key, t)) } }
-        let loraPaths = Set(loraLayers.map(\.path))
-        for (path, t) in model.namedParameters() {
-            if path.contains(".lora_A.\(name).") || path.contains(".lora_B.\(name).") {
-                add(path.replacingOccurrences(of: ".lora_A.\(name).", with: ".lora_A.")
-                        .replacingOccurrences(of: ".lora_B.\(name).", with: ".lora_B."), t)
-            } else if path.hasSuffix(".lora_magnitude_vector.\(name).weight") {
-                add(String(path.dropLast(".\(name).weight".count)), t)
-            } else if path.contains(".modules_to_save.\(name).") {
-                add(path.replacingOccurrences(of: ".modules_to_save.\(name).", with: "."), t)
-            } else if path.hasSuffix(".bias"), let bias = config?.bias, bias != .none {
-                let owner = String(path.dropLast(".bias".count))
-                let isLoRABias = owner.hasSuffix(".base_layer") && loraPaths.contains(String(owner.dropLast(".base_layer".count)))
-                if bias == .all && !path.contains(".original_module.") || isLoRABias { add(path, t) }
-            }
+        let others = adapterNames.filter { $0 != name }
+        let parameters = model.namedParameters().filter { entry in
+            !others.contains { entry.path.contains(".\($0).") || entry.path.hasSuffix(".\($0)") }
         }
-        return result
+        var selected: [(String, Tensor)] = []
+        var seen = Set<String>()
+        func add(_ path: String, _ t: Tensor) { if seen.insert(path).inserted { selected.append((path, t)) } }
+        let loraPrefixes = loraLayers.map { $0.path + "." }
+        let tunerParts = [".lora_A.", ".lora_B.", ".lora_magnitude_vector."]
+        for (path, t) in parameters where loraPrefixes.contains(where: { path.hasPrefix($0) })
+            && tunerParts.contains(where: { path.contains($0) }) {
+            add(path, t)
+        }
+        switch configs[name]?.bias ?? .none {
+        case .none: break
+        case .all: for (path, t) in parameters where path == "bias" || path.hasSuffix(".bias") { add(path, t) }
+        case .loraOnly:
+            let byPath = Dictionary(parameters.map { ($0.path, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+            for (path, _) in loraLayers { if let b = byPath[path + ".base_layer.bias"] { add(path + ".base_layer.bias", b) } }
+        }
+        for (path, wrapper) in savedModules {
+            guard let copy = wrapper.copy(name) else { continue }
+            for (p, t) in copy.namedParameters() { add(path + "." + p, t) }
+        }
+        return selected.map { ("base_model.model." + Self.removingAdapterName(name, from: $0.0), $0.1) }
+    }
+
+    /// PEFT's _remove_adapter_name_from_state_dict_key, after LoRA's DoRA rename: the adapter name is removed only
+    /// where it is a whole key segment before the parameter name (or at the very end), never inside a module name.
+    static func removingAdapterName(_ name: String, from key: String) -> String {
+        var key = key
+        if key.hasSuffix("lora_magnitude_vector.\(name).weight") { key.removeLast(".weight".count) }
+        guard key.contains(".") else { return key }
+        if key.hasSuffix(".\(name)") { return String(key.dropLast(name.count + 1)) }
+        let dot = key.lastIndex(of: ".")!
+        var head = String(key[..<dot])
+        if head.hasSuffix(".\(name)") { head.removeLast(name.count + 1) }
+        return head + key[dot...]
     }
 
     /// Writes adapter `name` (default: the active one) as PEFT's save_pretrained does: the default adapter in

@@ -63,7 +63,11 @@ extension LoRAConfig {
             guard let s = v as? String, let b = Bias(rawValue: s) else { throw fail("bias", "expected \"none\", \"all\" or \"lora_only\", found \(v)") }
             bias = b
         }
-        modulesToSave = try strings("modules_to_save").map { Array(NSOrderedSet(array: $0)) as! [String] }
+        // PEFT may list a head twice (SEQ_CLS adds "classifier" and "score" to the user's list); keep the first.
+        modulesToSave = try strings("modules_to_save").map { names in
+            var seen = Set<String>()
+            return names.filter { seen.insert($0).inserted }
+        }
         if let v = json["layers_to_transform"], !(v is NSNull) {
             if let n = v as? Int { layersToTransform = [n] }
             else if let a = v as? [Int] { layersToTransform = a }
@@ -93,8 +97,10 @@ extension LoRAConfig {
             else if let s = v as? String {
                 switch s {
                 case "gaussian": initLoRAWeights = .gaussian
-                case "pissa": initLoRAWeights = .pissa
-                default: throw fail("init_lora_weights", "supported: true, false, \"gaussian\", \"pissa\"; found \"\(s)\"")
+                // pissa_niter_N is PEFT's randomized SVD of the same factorisation; LoRAKit computes it exactly.
+                case "pissa", _ where s.hasPrefix("pissa_niter_") && Int(s.dropFirst("pissa_niter_".count)) != nil:
+                    initLoRAWeights = .pissa
+                default: throw fail("init_lora_weights", "supported: true, false, \"gaussian\", \"pissa\", \"pissa_niter_<n>\"; found \"\(s)\"")
                 }
             } else { throw fail("init_lora_weights", "expected true, false or a method name, found \(v)") }
         }
@@ -102,11 +108,50 @@ extension LoRAConfig {
         taskType = json["task_type"] as? String
         baseModelNameOrPath = json["base_model_name_or_path"] as? String
         revision = json["revision"] as? String
+        try validateCombinations(json, fail)
         let known: Set<String> = ["r", "lora_alpha", "lora_dropout", "target_modules", "exclude_modules", "bias", "modules_to_save",
                                   "layers_to_transform", "layers_pattern", "rank_pattern", "alpha_pattern", "use_rslora", "use_dora",
                                   "init_lora_weights", "fan_in_fan_out", "task_type", "base_model_name_or_path", "revision",
                                   "inference_mode", "peft_type"]
         otherKeys = json.filter { !known.contains($0.key) }
+    }
+
+    /// PEFT's own consistency rules (LoraConfig.__post_init__), and the PEFT features LoRAKit does not implement:
+    /// an adapter that uses one of them is refused rather than silently computed without it.
+    private func validateCombinations(_ json: [String: Any], _ fail: (String, String) -> LoRAConfigError) throws {
+        let stringTargets: Bool
+        switch targetModules { case .regex?, .allLinear?: stringTargets = true; default: stringTargets = false }
+        if stringTargets && layersToTransform != nil {
+            throw fail("layers_to_transform", "cannot be used when target_modules is a string (a regex or \"all-linear\"); list the module names instead")
+        }
+        if stringTargets && layersPattern != nil {
+            throw fail("layers_pattern", "cannot be used when target_modules is a string (a regex or \"all-linear\")")
+        }
+        if let p = layersPattern, !p.isEmpty, layersToTransform == nil {
+            throw fail("layers_pattern", "needs layers_to_transform (the layer indices the pattern selects)")
+        }
+        for (key, feature) in Self.unsupportedFeatures {
+            guard let v = json[key], Self.isSet(v) else { continue }
+            throw fail(key, "\(feature) is not supported by LoRAKit (found \(v)); only plain LoRA, rsLoRA, DoRA and PiSSA adapters are")
+        }
+    }
+
+    /// PEFT keys whose non-default value changes what the adapter computes, with what they enable.
+    static let unsupportedFeatures: [(String, String)] = [
+        ("lora_bias", "a bias on lora_B (lora_bias)"), ("use_qalora", "QALoRA"), ("layer_replication", "layer replication"),
+        ("target_parameters", "LoRA on nn.Parameter targets (target_parameters)"),
+        ("trainable_token_indices", "trainable tokens"), ("alora_invocation_tokens", "activated LoRA (aLoRA)"),
+        ("use_bdlora", "block-diagonal LoRA"), ("arrow_config", "Arrow routing"), ("monteclora_config", "MonteCLoRA"),
+        ("velora_config", "VeLoRA"), ("kasa_config", "KaSA"), ("megatron_config", "Megatron parallel layers"),
+    ]
+
+    /// Whether a JSON value is anything but PEFT's "off": null, false, an empty list or object.
+    static func isSet(_ v: Any) -> Bool {
+        if v is NSNull { return false }
+        if let n = v as? NSNumber, String(cString: n.objCType) == "c" { return n.boolValue }
+        if let a = v as? [Any] { return !a.isEmpty }
+        if let d = v as? [String: Any] { return !d.isEmpty }
+        return true
     }
 
     /// adapter_config.json's object, PEFT's keys.

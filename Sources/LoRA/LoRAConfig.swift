@@ -55,11 +55,16 @@ public struct LoRAConfig: Equatable {
         self.targetModules = targetModules
     }
 
+    /// Equal when they write the same adapter_config.json (keys sorted).
     public static func == (a: LoRAConfig, b: LoRAConfig) -> Bool {
-        (try? a.jsonObject() as NSDictionary) == (try? b.jsonObject() as NSDictionary)
+        guard let x = try? a.jsonData(), let y = try? b.jsonData() else { return false }
+        return x == y
     }
 
-    /// The rank for a module path, after rank_pattern (PEFT: an exact path or a regex matching a path suffix).
+    /// The rank for a module path, after rank_pattern (PEFT's get_pattern_key: a key matches when
+    /// `(.*\.)?(key)$` matches the whole path, i.e. the key is a regex for a dot-separated path suffix).
+    /// PEFT takes the first matching key in file order; JSON objects arrive unordered here, so overlapping keys are
+    /// tried in sorted order instead — keys that match disjoint modules (the usual case) behave identically.
     public func rank(for path: String) -> Int { Self.patternValue(rankPattern, path) ?? r }
     public func alpha(for path: String) -> Double { Self.patternValue(alphaPattern, path) ?? loraAlpha }
 

@@ -8,10 +8,12 @@ public enum LoRAError: Error, CustomStringConvertible {
     case notLinear(String)
     case unknownAdapter(String)
     case adapterFile(String)
+    case weightedAdapter(String)
+    case parityCase(String)
 
     public var description: String {
         switch self {
-        case .noTargets(let s), .notLinear(let s), .adapterFile(let s): return s
+        case .noTargets(let s), .notLinear(let s), .adapterFile(let s), .weightedAdapter(let s), .parityCase(let s): return s
         case .unknownAdapter(let n): return "no adapter named '\(n)'"
         }
     }
@@ -46,9 +48,21 @@ public final class LoRAModel {
         model.namedModules().compactMap { entry in (entry.module as? ModulesToSaveWrapper).map { (entry.path, $0) } }
     }
 
+    /// PEFT's get_peft_model: injects adapter `adapterName` into `model` (the base is frozen) and returns the handle.
+    public static func inject(into model: any ArchitectureModel, config: LoRAConfig, adapterName: String = "default",
+                              plugin: any ArchitecturePlugin.Type, seed: UInt64 = 0) throws -> LoRAModel {
+        try LoRAModel(model: model, plugin: plugin, config: config, adapterName: adapterName, seed: seed)
+    }
+
     /// Adds another adapter (PEFT's add_adapter); it becomes trainable only when made active.
     public func addAdapter(_ name: String, config: LoRAConfig, seed: UInt64 = 0) throws {
         precondition(configs[name] == nil, "adapter '\(name)' exists")
+        var config = config
+        if config.taskType == "SEQ_CLS", case .sequenceClassification = model.head {
+            // PeftModelForSequenceClassification trains the new head whole: it adds both usual head names.
+            let saved = config.modulesToSave ?? []
+            config.modulesToSave = saved + ["classifier", "score"].filter { !saved.contains($0) }
+        }
         var generator = SeededGenerator(seed: seed)
         var matched: [String] = []
         for (path, module) in model.namedModules() where !path.isEmpty {
@@ -98,24 +112,34 @@ public final class LoRAModel {
     func setConfig(_ config: LoRAConfig, for name: String) { configs[name] = config }
 
     /// Makes `name` the adapter used in forward and the only trainable one (PEFT's set_adapter).
-    public func setActiveAdapter(_ name: String) {
-        activeAdapter = name
+    public func setActiveAdapter(_ name: String) { setActiveAdapters([name]) }
+
+    /// Several adapters at once: forward adds every one's contribution (in this order) and all of them train.
+    /// `activeAdapter` (the one saved and merged by default) becomes the first.
+    public func setActiveAdapters(_ names: [String]) {
+        precondition(!names.isEmpty, "at least one adapter must be active")
+        activeAdapter = names[0]
         model.setTrainable(false)
-        let config = configs[name]
         for (_, layer) in loraLayers {
-            layer.activeAdapters = layer.adapters[name] != nil ? [name] : []
-            guard layer.adapters[name] != nil else { continue }
-            layer.loraA(name).setTrainable(true)
-            layer.loraB(name).setTrainable(true)
-            layer.magnitude(name)?.requiresGrad = true
-            if config?.bias != Bias.none { layer.base.parameter("bias")?.requiresGrad = true }
+            layer.activeAdapters = names.filter { layer.adapters[$0] != nil }
+            for name in layer.activeAdapters {
+                layer.loraA(name).setTrainable(true)
+                layer.loraB(name).setTrainable(true)
+                layer.magnitude(name)?.requiresGrad = true
+                if configs[name]?.bias != Bias.none { layer.base.parameter("bias")?.requiresGrad = true }
+            }
         }
-        for (_, wrapper) in savedModules where wrapper.copy(name) != nil {
+        for (_, wrapper) in savedModules {
+            // A head has one active copy (PEFT's ModulesToSaveWrapper): the first active adapter that has one.
+            guard let name = names.first(where: { wrapper.copy($0) != nil }) else { wrapper.activeAdapter = nil; continue }
             wrapper.activeAdapter = name
             wrapper.copy(name)?.setTrainable(true)
         }
-        if config?.bias == .all {
-            for (path, t) in model.namedParameters() where path.hasSuffix(".bias") { t.requiresGrad = true }
+        if names.contains(where: { configs[$0]?.bias == .all }) {
+            // PEFT: every parameter whose name contains "bias", the frozen original of a saved head included.
+            for (path, t) in model.namedParameters() where path.contains("bias") {
+                t.requiresGrad = true
+            }
         }
     }
 
@@ -144,19 +168,36 @@ public final class LoRAModel {
         if activeAdapter == name, let first = adapterNames.first { setActiveAdapter(first) }
     }
 
-    /// PEFT's print_trainable_parameters line. Tied parameters count once.
-    public func trainableParametersSummary() -> String {
+    /// (trainable, all) parameter counts as PEFT's get_nb_trainable_parameters: every tensor once (tied ones too),
+    /// the frozen original of a modules_to_save head and its trainable copy both.
+    public func parameterCounts() -> (trainable: Int, all: Int) {
         var seen = Set<ObjectIdentifier>()
         var (trainable, all) = (0, 0)
         for (_, t) in model.namedParameters() where seen.insert(ObjectIdentifier(t)).inserted {
             all += t.count
             if t.requiresGrad { trainable += t.count }
         }
-        let f = NumberFormatter()
-        f.numberStyle = .decimal
-        f.groupingSeparator = ","
-        f.usesGroupingSeparator = true
-        func n(_ x: Int) -> String { f.string(from: NSNumber(value: x)) ?? "\(x)" }
-        return "trainable params: \(n(trainable)) || all params: \(n(all)) || trainable%: \(String(format: "%.4f", 100 * Double(trainable) / Double(max(all, 1))))"
+        return (trainable, all)
+    }
+
+    /// PEFT's print_trainable_parameters line:
+    /// `trainable params: {t:,d} || all params: {a:,d} || trainable%: {100 * t / a:.4f}`.
+    public func trainableParametersSummary() -> String {
+        let (trainable, all) = parameterCounts()
+        let percent = all > 0 ? 100 * Double(trainable) / Double(all) : 0
+        return "trainable params: \(Self.grouped(trainable)) || all params: \(Self.grouped(all)) || trainable%: \(String(format: "%.4f", percent))"
+    }
+
+    public func printTrainableParameters() { print(trainableParametersSummary()) }
+
+    /// Python's `{:,d}`: thousands separated by commas whatever the locale.
+    static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return n < 0 ? "-" + out : out
     }
 }

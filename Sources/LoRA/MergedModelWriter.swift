@@ -6,6 +6,28 @@ import TensorCore
 /// Writes a model as a Hugging Face checkpoint directory (config.json + model.safetensors) that
 /// transformers' from_pretrained loads: HF parameter names, tied parameters written once (transformers re-ties).
 public enum MergedModelWriter {
+    /// `lorakit merge`: loads `reference` with the head the adapter was trained for (task_type SEQ_CLS → the
+    /// sequence-classification head with config.json's label count; otherwise causal LM), applies the PEFT adapter in
+    /// `adapter`, merges and unloads it (PEFT's merge_and_unload), and writes the result to `directory`.
+    /// Returns the adapter's config.
+    @discardableResult
+    public static func merge(model reference: String, adapter: URL, to directory: URL,
+                             registry: ArchitectureRegistry = .shared) throws -> LoRAConfig {
+        let adapterConfig = try LoRAConfig(contentsOf: adapter.appendingPathComponent("adapter_config.json"))
+        var head = TaskHead.causalLM
+        if adapterConfig.taskType == "SEQ_CLS" {
+            let url = try ModelReference.resolve(reference).appendingPathComponent("config.json")
+            let values = (try? ModelConfig(contentsOf: url))?.values ?? [:]
+            let labels = (values["num_labels"] as? Int) ?? (values["id2label"] as? [String: Any])?.count ?? 2
+            head = .sequenceClassification(numLabels: labels)
+        }
+        let loaded = try ModelLoader.load(reference, head: head, registry: registry)
+        let lora = try LoRAModel.load(from: adapter, into: loaded.model, plugin: loaded.plugin)
+        try lora.mergeAndUnload()
+        try write(loaded.model, config: loaded.config, to: directory)
+        return adapterConfig
+    }
+
     public static func write(_ model: any ArchitectureModel, config: ModelConfig, to directory: URL) throws {
         let fm = FileManager.default
         let staging = directory.deletingLastPathComponent().appendingPathComponent(".\(directory.lastPathComponent).tmp-\(getpid())")

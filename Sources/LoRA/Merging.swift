@@ -25,7 +25,7 @@ extension LoRALinear {
         guard let i = mergedAdapters.firstIndex(of: name) else { return }
         let w = base.weightTensor
         GradMode.withoutGrad {
-            if adapters[name]!.useDoRA, let m = magnitude(name) {
+            if adapters[name]!.useDoRA, magnitude(name) != nil {
                 // W = W' / (m/n) − ΔW, with the factor m/n remembered at merge time.
                 scaleRows(w, by: mergedFactors[name]!.map { 1 / $0 })
                 w.addInPlace(delta(name), scale: -1)
@@ -56,9 +56,16 @@ extension LoRALinear {
 }
 
 extension LoRAModel {
-    /// Merges the active adapter into every wrapped layer (PEFT's merge_adapter).
-    public func mergeAdapter() throws { for (_, l) in loraLayers { try l.merge(activeAdapter) } }
-    public func unmergeAdapter() throws { for (_, l) in loraLayers { try l.unmerge(activeAdapter) } }
+    /// Merges the active adapters (or `names`) into every wrapped layer, in order (PEFT's merge_adapter).
+    public func mergeAdapter(_ names: [String]? = nil) throws {
+        for (_, l) in loraLayers { for name in names ?? l.activeAdapters where l.adapters[name] != nil { try l.merge(name) } }
+    }
+
+    /// Unmerges everything merged, last merged first (PEFT's unmerge_adapter pops merged_adapters), so a DoRA
+    /// factor is undone on the weight it was computed from.
+    public func unmergeAdapter() throws {
+        for (_, l) in loraLayers { for name in l.mergedAdapters.reversed() { try l.unmerge(name) } }
+    }
 
     /// Merges the active adapter and puts the plain base layers (and trained head copies) back in the tree:
     /// a model with no LoRA left (PEFT's merge_and_unload).

@@ -24,16 +24,29 @@ public enum ParityCheck {
         public var passed: Bool { rows.allSatisfy(\.passed) }
 
         public var text: String {
-            var lines = [String(format: "%-90@ %12@ %12@  %@", "key" as NSString, "max abs" as NSString, "max rel" as NSString, "ok" as NSString)]
-            for r in rows {
-                lines.append(String(format: "%-90@ %12.3e %12.3e  %@", r.key as NSString, r.maxAbs, r.maxRel, r.passed ? "pass" : "FAIL"))
+            let width = max(3, rows.map(\.key.count).max() ?? 0)
+            // Padding by hand: String(format:) with %@ and a width is not reliable with Swift strings on Linux.
+            func pad(_ s: String, _ n: Int, left: Bool = false) -> String {
+                let fill = String(repeating: " ", count: max(0, n - s.count))
+                return left ? fill + s : s + fill
             }
+            func sci(_ x: Float) -> String { x.isFinite ? String(format: "%.3e", Double(x)) : "\(x)" }
+            var lines = [pad("key", width) + " " + pad("max abs", 10, left: true) + " " + pad("max rel", 10, left: true) + "  ok"]
+            for r in rows {
+                lines.append(pad(r.key, width) + " " + pad(sci(r.maxAbs), 10, left: true) + " " + pad(sci(r.maxRel), 10, left: true)
+                             + "  " + (r.passed ? "pass" : "FAIL"))
+            }
+            lines.append("(abs = max |ours − expected|; rel = abs / max |expected| over the tensor; logits and loss pass at abs ≤ 1e-4, "
+                         + "grad.* and merged.* at rel ≤ 1e-3)")
             lines.append(passed ? "parity: all \(rows.count) keys within tolerance" : "parity: \(rows.filter { !$0.passed }.count) of \(rows.count) keys FAIL")
             return lines.joined(separator: "\n")
         }
     }
 
-    public static func run(caseDirectory dir: URL, registry: ArchitectureRegistry = .shared) throws -> Report {
+    /// Loads the case's model and adapter, recomputes every key of expected.safetensors and compares.
+    /// `saveAdapterTo`: also write the adapter as LoRAKit saves it (before anything is merged), so that PEFT can be
+    /// pointed at a LoRAKit-written file of the same case (scripts/interop-check.sh).
+    public static func run(caseDirectory dir: URL, registry: ArchitectureRegistry = .shared, saveAdapterTo: URL? = nil) throws -> Report {
         let expected = try SafetensorsFile(url: dir.appendingPathComponent("expected.safetensors"))
         let caseInfo = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("case.json"))) as? [String: Any] ?? [:]
         let task = caseInfo["task"] as? String ?? "causal-lm"
@@ -44,7 +57,7 @@ public enum ParityCheck {
             guard expected.contains(key) else { return nil }
             return IntTensor(try expected.integers(key), shape: try expected.shape(key))
         }
-        guard let ids = try ints("input_ids") else { throw LoRAError.adapterFile("\(dir.path): expected.safetensors has no input_ids") }
+        guard let ids = try ints("input_ids") else { throw LoRAError.parityCase("\(dir.path): expected.safetensors has no input_ids") }
         let input = ModelInput(inputIDs: ids, attentionMask: try ints("attention_mask"), tokenTypeIDs: try ints("token_type_ids"))
 
         let loaded = try ModelLoader.load(dir.appendingPathComponent("model").path, head: head, registry: registry)
@@ -52,6 +65,7 @@ public enum ParityCheck {
         outputs["logits_base"] = GradMode.withoutGrad { loaded.model.forward(input) }
 
         let lora = try LoRAModel.load(from: dir.appendingPathComponent("adapter"), into: loaded.model, plugin: loaded.plugin)
+        if let saveAdapterTo { try lora.save(to: saveAdapterTo) }
         let logits = lora.model.forward(input)
         outputs["logits_adapter"] = logits.detached()
         if let labels = try ints("labels") {
@@ -61,7 +75,7 @@ public enum ParityCheck {
             let byKey = Dictionary(lora.adapterTensors(lora.activeAdapter).map { ($0.key, $0.tensor) }, uniquingKeysWith: { a, _ in a })
             for key in expected.tensorNames where key.hasPrefix("grad.") {
                 let name = String(key.dropFirst("grad.".count))
-                guard let t = byKey[name] else { throw LoRAError.adapterFile("\(key): no adapter tensor '\(name)' in this model") }
+                guard let t = byKey[name] else { throw LoRAError.parityCase("\(key): no adapter tensor '\(name)' in this model") }
                 outputs[key] = t.grad ?? Tensor(zeros: t.shape)
             }
         }
@@ -71,7 +85,7 @@ public enum ParityCheck {
             let params = Dictionary(lora.model.namedParameters().map { ($0.path, $0.tensor) }, uniquingKeysWith: { a, _ in a })
             for key in mergedKeys {
                 let path = String(key.dropFirst("merged.".count))
-                guard let t = params[path] else { throw LoRAError.adapterFile("\(key): the merged model has no parameter '\(path)'") }
+                guard let t = params[path] else { throw LoRAError.parityCase("\(key): the merged model has no parameter '\(path)'") }
                 outputs[key] = t
             }
         }

@@ -47,5 +47,58 @@ final class LoRAGradientTests: XCTestCase {
         check(l, [params[2]], randomInput())
     }
 
+    /// A and B of DoRA: PEFT's graph treats ‖W + s·BA‖ as a constant, so the reference is central differences of the
+    /// forward with that norm frozen at its current value (computed here in Double), step 1e-3, same bound.
+    func testDoRAGradientsOfAAndBWithTheNormDetachedAsPEFT() throws {
+        let l = try layer(dora: true)
+        let (a, b, m) = (l.loraA("default").weight, l.loraB("default").weight, l.magnitude("default")!)
+        try l.child("lora_magnitude_vector")!.child("default")!.setParameter(at: "weight", m * 1.2)
+        for p in [a, b] { p.requiresGrad = true; p.grad = nil }
+        let x = randomInput()
+        var gen = SeededGenerator(seed: 5)
+        let probe = Tensor.normal([3, 4], std: 1, generator: &gen)
+        (l(x) * probe).sum().backward()
+
+        let w = l.base.parameter("weight")!.scalars.map(Double.init), bias = l.base.parameter("bias")!.scalars.map(Double.init)
+        let mag = l.magnitude("default")!.scalars.map(Double.init), xs = x.scalars.map(Double.init), r = probe.scalars.map(Double.init)
+        let s = 1.5
+        func adaptedNorms(_ av: [Double], _ bv: [Double]) -> [Double] {
+            (0..<4).map { i in (0..<5).reduce(0.0) { acc, j in
+                let v = w[i * 5 + j] + s * (0..<2).reduce(0.0) { $0 + bv[i * 2 + $1] * av[$1 * 5 + j] }
+                return acc + v * v
+            }.squareRoot() }
+        }
+        let frozen = adaptedNorms(a.scalars.map(Double.init), b.scalars.map(Double.init))
+        func objective(_ av: [Double], _ bv: [Double]) -> Double {
+            var total = 0.0
+            for row in 0..<3 {
+                for i in 0..<4 {
+                    let base = (0..<5).reduce(0.0) { $0 + w[i * 5 + $1] * xs[row * 5 + $1] }
+                    let lora = (0..<2).reduce(0.0) { acc, k in acc + bv[i * 2 + k] * (0..<5).reduce(0.0) { $0 + av[k * 5 + $1] * xs[row * 5 + $1] } }
+                    let f = mag[i] / frozen[i]
+                    total += r[row * 4 + i] * (base + bias[i] + (f - 1) * base + f * s * lora)
+                }
+            }
+            return total
+        }
+        var (av, bv) = (a.scalars.map(Double.init), b.scalars.map(Double.init))
+        for i in 0..<av.count {
+            let saved = av[i]
+            av[i] = saved + 1e-3; let plus = objective(av, bv)
+            av[i] = saved - 1e-3; let minus = objective(av, bv)
+            av[i] = saved
+            let numeric = (plus - minus) / 2e-3
+            XCTAssertEqual(Double(a.grad!.data[i]), numeric, accuracy: 2e-3 + 1e-2 * abs(numeric), "A[\(i)]")
+        }
+        for i in 0..<bv.count {
+            let saved = bv[i]
+            bv[i] = saved + 1e-3; let plus = objective(av, bv)
+            bv[i] = saved - 1e-3; let minus = objective(av, bv)
+            bv[i] = saved
+            let numeric = (plus - minus) / 2e-3
+            XCTAssertEqual(Double(b.grad!.data[i]), numeric, accuracy: 2e-3 + 1e-2 * abs(numeric), "B[\(i)]")
+        }
+    }
+
     func randomInput() -> Tensor { var g = SeededGenerator(seed: 11); return Tensor.normal([3, 5], std: 1, generator: &g) }
 }

@@ -111,7 +111,20 @@ final class LoRAUnitTests: XCTestCase {
         XCTAssertEqual(lora.configs["cat"]?.r, 4)
         XCTAssertLessThan(maxDiff(layer.delta("cat").scalars, expected.scalars), 1e-6)
         try lora.addWeightedAdapter(["a", "b"], weights: [wa, wb], name: "svd", combination: .svd, svdRank: 4)
-        XCTAssertLessThan(maxDiff(layer.delta("svd").scalars, expected.scalars), 1e-5, "full-rank SVD reproduces Σ wΔW")
+        // PEFT's svd path weights get_delta_weight (which already holds sᵢ) by wᵢ·sᵢ again: Σ wᵢ·sᵢ·ΔWᵢ.
+        XCTAssertLessThan(maxDiff(layer.delta("svd").scalars, (expected * 2).scalars), 1e-5, "full-rank SVD reproduces Σ w·s·ΔW")
+        try lora.addWeightedAdapter(["a", "b"], weights: [wa, wb], name: "svd1", combination: .svd, svdRank: 1)
+        XCTAssertEqual(layer.loraA("svd1").weight.shape, [1, layer.inFeatures])
+        // Rank 1: the best rank-1 approximation, whose Frobenius error is √(σ₂² + σ₃² + …) (Eckart–Young).
+        let residual = ((expected * 2) - layer.delta("svd1")).scalars.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+        let tail = (expected * 2).svd().s.scalars.dropFirst().reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+        XCTAssertEqual(residual, tail, accuracy: 1e-4)
+        // One adapter: PEFT forces "linear" whatever was asked: √(w·s)·A and √(w·s)·B → B·A·w·s = w·ΔW.
+        try lora.addWeightedAdapter(["a"], weights: [0.5], name: "single", combination: .cat)
+        XCTAssertEqual(lora.configs["single"]?.r, 2)
+        XCTAssertLessThan(maxDiff(layer.delta("single").scalars, (layer.delta("a") * 0.5).scalars), 1e-6)
+        XCTAssertThrowsError(try lora.addWeightedAdapter(["a", "cat"], weights: [1, 1], name: "bad", combination: .linear),
+                             "linear needs equal ranks")
         try lora.addWeightedAdapter(["a", "b"], weights: [wa, wb], name: "lin", combination: .linear)
         // linear: (Σ √|wᵢsᵢ|·sign·Aᵢ)ᵀ-style mixing: B_lin·A_lin computed from the definition.
         let s = Float(2)  // alpha/r of both adapters
@@ -123,11 +136,49 @@ final class LoRAUnitTests: XCTestCase {
 
     func testTrainableParameterSummaryInPEFTFormat() throws {
         let m = try tinyModel()
+        var seen = Set<ObjectIdentifier>()
+        let base = m.model.namedParameters().filter { seen.insert(ObjectIdentifier($0.tensor)).inserted }.reduce(0) { $0 + $1.tensor.count }
         let lora = try LoRAModel(model: m.model, plugin: m.plugin, config: LoRAConfig(r: 4, loraAlpha: 8))
-        // q_proj: 4·64 + 64·4; v_proj: 4·64 + 32·4; two layers.
+        // q_proj (64 → 64): 4·64 + 64·4; v_proj (64 → 32): 4·64 + 32·4; two layers = 1,792.
         let trainable = 2 * ((4 * 64 + 64 * 4) + (4 * 64 + 32 * 4))
-        let summary = lora.trainableParametersSummary()
-        XCTAssertTrue(summary.hasPrefix("trainable params: \(NumberFormatter.localizedString(from: NSNumber(value: trainable), number: .decimal).replacingOccurrences(of: "\u{a0}", with: ","))"), summary)
-        XCTAssertTrue(summary.contains("|| all params: ") && summary.contains("|| trainable%: "), summary)
+        XCTAssertEqual(trainable, 1792)
+        XCTAssertEqual(lora.parameterCounts().trainable, trainable)
+        XCTAssertEqual(lora.parameterCounts().all, base + trainable)
+        // PEFT: f"trainable params: {t:,d} || all params: {a:,d} || trainable%: {100 * t / a:.4f}"
+        func commas(_ n: Int) -> String { n < 1000 ? "\(n)" : commas(n / 1000) + "," + String(format: "%03d", n % 1000) }
+        let percent = String(format: "%.4f", 100 * Double(trainable) / Double(base + trainable))
+        XCTAssertEqual(lora.trainableParametersSummary(),
+                       "trainable params: 1,792 || all params: \(commas(base + trainable)) || trainable%: \(percent)")
+    }
+
+    func testNamedAdaptersSaveInSubfoldersAndReloadUnderAnotherName() throws {
+        let m = try tinyModel()
+        var config = try LoRAConfig(json: ["r": 2, "lora_alpha": 4, "init_lora_weights": false, "target_modules": ["q_proj", "o_proj"]])
+        let lora = try LoRAModel(model: m.model, plugin: m.plugin, config: config, seed: 1)
+        config.useDoRA = true
+        try lora.addAdapter("styled", config: config, seed: 2)
+        lora.setActiveAdapter("styled")
+        let styled = logits(m)
+        lora.setActiveAdapters(["default", "styled"])
+        let both = logits(m)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-named-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try lora.save(to: dir, adapter: "default")
+        try lora.save(to: dir, adapter: "styled")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("adapter_model.safetensors").path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("styled/adapter_model.safetensors").path))
+        let keys = try SafetensorsFile(url: dir.appendingPathComponent("styled/adapter_model.safetensors")).tensorNames
+        XCTAssertTrue(keys.contains("base_model.model.model.layers.0.self_attn.o_proj.lora_magnitude_vector"), "\(keys)")
+        XCTAssertFalse(keys.contains { $0.contains("styled") || $0.contains("default") }, "adapter names never reach the file")
+
+        let fresh = try tinyModel()
+        let reloaded = try LoRAModel.load(from: dir.appendingPathComponent("styled"), into: fresh.model, plugin: fresh.plugin, adapterName: "x")
+        XCTAssertLessThan(maxDiff(logits(fresh), styled), 1e-6, "the styled adapter under the name x")
+        try reloaded.loadAdapter(from: dir, as: "default")
+        reloaded.setActiveAdapters(["default", "x"])
+        XCTAssertLessThan(maxDiff(logits(fresh), both), 1e-5, "two adapters active at once (same order: DoRA builds on the result so far)")
+        try reloaded.deleteAdapter("x")
+        XCTAssertEqual(reloaded.adapterNames, ["default"])
+        XCTAssertFalse(fresh.model.namedParameters().contains { $0.path.contains(".x.") })
     }
 }

@@ -11,10 +11,7 @@ struct Merge: ParsableCommand {
     @Option(help: "Output directory (config.json + model.safetensors).") var out: String
 
     func run() throws {
-        let loaded = try ModelLoader.load(model)
-        let lora = try loaded.applyAdapter(adapter)
-        try lora.mergeAndUnload()
-        try MergedModelWriter.write(loaded.model, config: loaded.config, to: URL(fileURLWithPath: out))
-        print("merged \(lora.configs[lora.activeAdapter].map { "r=\($0.r)" } ?? "") adapter into \(out)")
+        let config = try MergedModelWriter.merge(model: model, adapter: URL(fileURLWithPath: adapter), to: URL(fileURLWithPath: out))
+        print("merged the r=\(config.r)\(config.useDoRA ? " DoRA" : "") adapter into \(out) (config.json + model.safetensors)")
     }
 }

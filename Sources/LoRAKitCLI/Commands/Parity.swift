@@ -9,9 +9,12 @@ struct Parity: ParsableCommand {
 
     @Argument(help: "A case directory: model/, adapter/, expected.safetensors, case.json.") var caseDirectory: String
     @Option(help: "Write the computed tensors (same keys as expected.safetensors) to this file.") var out: String?
+    @Option(help: "Also save the case's adapter as LoRAKit writes it to this directory (for checks with PEFT).")
+    var saveAdapter: String?
 
     func run() throws {
-        let report = try ParityCheck.run(caseDirectory: URL(fileURLWithPath: caseDirectory))
+        let report = try ParityCheck.run(caseDirectory: URL(fileURLWithPath: caseDirectory),
+                                         saveAdapterTo: saveAdapter.map { URL(fileURLWithPath: $0) })
         print(report.text)
         if let out { try ParityCheck.write(report, to: URL(fileURLWithPath: out)) }
         if !report.passed { throw ExitCode(1) }
