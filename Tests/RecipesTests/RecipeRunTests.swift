@@ -42,6 +42,14 @@ final class RecipeRunTests: XCTestCase {
         XCTAssertGreaterThan(b.map(abs).max() ?? 0, 1e-4)
         XCTAssertTrue(FileManager.default.fileExists(atPath: full.appendingPathComponent("checkpoint-20/recipe.yaml").path))
         XCTAssertTrue(FileManager.default.fileExists(atPath: full.appendingPathComponent("loss.svg").path))
+        // metrics.jsonl of the resumed run keeps the lines written before the interruption: the same steps as the
+        // uninterrupted run's (tokens/s differ, so only the step sequence is compared).
+        func steps(_ dir: URL) throws -> [Int] {
+            try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+                .map { try JSONDecoder().decode(MetricsRecord.self, from: Data($0.utf8)).step }
+        }
+        XCTAssertEqual(try steps(split), try steps(full))
+        XCTAssertEqual(try steps(full).first, 0)
     }
 
     /// The saved checkpoint is a PEFT adapter: it loads strictly into a fresh model, and `evaluate(adapter:)` gives

@@ -40,9 +40,13 @@ public final class MetricsLog {
             }.filter { $0.step <= resumeStep }
             try rewrite()
         } else {
-            try? FileManager.default.removeItem(at: url)
+            // A fresh run replaces an old log, but only once it writes: a trainer that is about to resume opens a
+            // second log over the same file, which must still find the interrupted run's lines.
+            startsFresh = true
         }
     }
+
+    private var startsFresh = false
 
     public func append(_ record: MetricsRecord) throws {
         records.append(record)
@@ -51,6 +55,10 @@ public final class MetricsLog {
         encoder.outputFormatting = [.sortedKeys]
         var line = try encoder.encode(record)
         line.append(0x0A)
+        if startsFresh {
+            try? FileManager.default.removeItem(at: url)
+            startsFresh = false
+        }
         if let handle = try? FileHandle(forWritingTo: url) {
             defer { try? handle.close() }
             try handle.seekToEnd()
