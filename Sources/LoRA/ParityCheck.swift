@@ -48,10 +48,20 @@ public enum ParityCheck {
     /// pointed at a LoRAKit-written file of the same case (scripts/interop-check.sh).
     public static func run(caseDirectory dir: URL, registry: ArchitectureRegistry = .shared, saveAdapterTo: URL? = nil) throws -> Report {
         let expected = try SafetensorsFile(url: dir.appendingPathComponent("expected.safetensors"))
-        let caseInfo = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("case.json"))) as? [String: Any] ?? [:]
-        let task = caseInfo["task"] as? String ?? "causal-lm"
-        let classification = task.contains("classification")
-        let head: TaskHead = classification ? .sequenceClassification(numLabels: try expected.shape("logits_base").last!) : .causalLM
+        // case.json names the head; without it, (B, classes) logits mean a classification case, (B, T, vocab) a causal LM.
+        let caseFile = dir.appendingPathComponent("case.json")
+        let caseInfo = FileManager.default.fileExists(atPath: caseFile.path)
+            ? try JSONSerialization.jsonObject(with: Data(contentsOf: caseFile)) as? [String: Any] ?? [:] : [:]
+        let logitsRank = expected.contains("logits_base") ? try expected.shape("logits_base").count : 3
+        let classification = (caseInfo["task"] as? String).map { $0.contains("classification") } ?? (logitsRank == 2)
+        var head = TaskHead.causalLM
+        if classification {
+            guard let logitsKey = ["logits_base", "logits_adapter"].first(where: expected.contains),
+                  let labels = try expected.shape(logitsKey).last else {
+                throw LoRAError.parityCase("\(dir.path): a classification case needs logits_base or logits_adapter to tell the label count")
+            }
+            head = .sequenceClassification(numLabels: labels)
+        }
 
         func ints(_ key: String) throws -> IntTensor? {
             guard expected.contains(key) else { return nil }
