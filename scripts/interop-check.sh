@@ -10,17 +10,28 @@
 #  (c) `lorakit merge` output loads with transformers' from_pretrained and gives the unmerged PEFT model's logits
 #      (1e-4), for every parity case and for SmolLM2.
 #
-# Python side: a venv in .venv-interop (reused when it already imports everything). CPU-only torch wheels are not on
-# PyPI (only on PyTorch's own index), so plain `pip install torch` brings ~4 GB of CUDA libraries; set
-# INTEROP_TORCH_INDEX to a CPU wheel index if you have one. LORAKIT=path overrides the lorakit binary.
+# Python side: a venv in .venv-interop (reused when it already imports everything). PyPI has no CPU-only torch
+# (those wheels live on PyTorch's own index), so plain `pip install torch` brings ~4 GB of CUDA libraries. A CPU
+# wheel in pip's find-links folder (PIP_FIND_LINKS, e.g. /opt/wheels on the project's machines) is preferred, or
+# INTEROP_TORCH_INDEX names a CPU wheel index. LORAKIT=path overrides the lorakit binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${INTEROP_VENV:-.venv-interop}
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, transformers, peft, safetensors, numpy, gguf" 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
+    pytag=$("$venv/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+    cpu_wheel=""
+    for dir in ${PIP_FIND_LINKS:-} /opt/wheels; do
+        [ -d "$dir" ] || continue
+        cpu_wheel=$(ls "$dir"/torch-*+cpu-"$pytag"-*linux*_"$(uname -m)".whl 2>/dev/null | sort -V | tail -1) || true
+        [ -n "$cpu_wheel" ] && break
+    done
     if [ -n "${INTEROP_TORCH_INDEX:-}" ]; then
         "$venv/bin/pip" install -q torch --index-url "$INTEROP_TORCH_INDEX"
+    elif [ -n "$cpu_wheel" ]; then
+        echo "interop: torch from $cpu_wheel (CPU build)"
+        "$venv/bin/pip" install -q "$cpu_wheel"
     else
         "$venv/bin/pip" install -q torch
     fi
