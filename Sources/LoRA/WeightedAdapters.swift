@@ -15,8 +15,8 @@ extension LoRAModel {
     /// A rank here is an adapter's maximum over its rank_pattern, as PEFT sizes the new tensors. The new config is
     /// the first adapter's with r = lora_alpha = new rank (scale 1 without rsLoRA), no patterns, and the union of the
     /// target lists (or the regexes joined by "|"). Rows a layer's adapters leave unused stay zero.
-    public func addWeightedAdapter(_ adapters: [String], weights: [Double], name: String,
-                                   combination requested: CombinationType, svdRank: Int? = nil) throws {
+    public func addWeightedAdapter(adapters: [String], weights: [Double], name: String,
+                                   combinationType requested: CombinationType, svdRank: Int? = nil) throws {
         guard adapters.count == weights.count, !adapters.isEmpty else {
             throw LoRAError.weightedAdapter("give one weight per adapter (\(adapters.count) adapters, \(weights.count) weights)")
         }

@@ -107,31 +107,56 @@ final class LoRAUnitTests: XCTestCase {
         let (wa, wb) = (0.7, -0.4)
         let layer = lora.loraLayers[0].layer
         let expected = layer.delta("a") * Float(wa) + layer.delta("b") * Float(wb)
-        try lora.addWeightedAdapter(["a", "b"], weights: [wa, wb], name: "cat", combination: .cat)
+        try lora.addWeightedAdapter(adapters: ["a", "b"], weights: [wa, wb], name: "cat", combinationType: .cat)
         XCTAssertEqual(lora.configs["cat"]?.r, 4)
         XCTAssertLessThan(maxDiff(layer.delta("cat").scalars, expected.scalars), 1e-6)
-        try lora.addWeightedAdapter(["a", "b"], weights: [wa, wb], name: "svd", combination: .svd, svdRank: 4)
+        try lora.addWeightedAdapter(adapters: ["a", "b"], weights: [wa, wb], name: "svd", combinationType: .svd, svdRank: 4)
         // PEFT's svd path weights get_delta_weight (which already holds sᵢ) by wᵢ·sᵢ again: Σ wᵢ·sᵢ·ΔWᵢ.
         XCTAssertLessThan(maxDiff(layer.delta("svd").scalars, (expected * 2).scalars), 1e-5, "full-rank SVD reproduces Σ w·s·ΔW")
-        try lora.addWeightedAdapter(["a", "b"], weights: [wa, wb], name: "svd1", combination: .svd, svdRank: 1)
+        try lora.addWeightedAdapter(adapters: ["a", "b"], weights: [wa, wb], name: "svd1", combinationType: .svd, svdRank: 1)
         XCTAssertEqual(layer.loraA("svd1").weight.shape, [1, layer.inFeatures])
         // Rank 1: the best rank-1 approximation, whose Frobenius error is √(σ₂² + σ₃² + …) (Eckart–Young).
         let residual = ((expected * 2) - layer.delta("svd1")).scalars.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
         let tail = (expected * 2).svd().s.scalars.dropFirst().reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
         XCTAssertEqual(residual, tail, accuracy: 1e-4)
         // One adapter: PEFT forces "linear" whatever was asked: √(w·s)·A and √(w·s)·B → B·A·w·s = w·ΔW.
-        try lora.addWeightedAdapter(["a"], weights: [0.5], name: "single", combination: .cat)
+        try lora.addWeightedAdapter(adapters: ["a"], weights: [0.5], name: "single", combinationType: .cat)
         XCTAssertEqual(lora.configs["single"]?.r, 2)
         XCTAssertLessThan(maxDiff(layer.delta("single").scalars, (layer.delta("a") * 0.5).scalars), 1e-6)
-        XCTAssertThrowsError(try lora.addWeightedAdapter(["a", "cat"], weights: [1, 1], name: "bad", combination: .linear),
+        XCTAssertThrowsError(try lora.addWeightedAdapter(adapters: ["a", "cat"], weights: [1, 1], name: "bad", combinationType: .linear),
                              "linear needs equal ranks")
-        try lora.addWeightedAdapter(["a", "b"], weights: [wa, wb], name: "lin", combination: .linear)
+        try lora.addWeightedAdapter(adapters: ["a", "b"], weights: [wa, wb], name: "lin", combinationType: .linear)
         // linear: (Σ √|wᵢsᵢ|·sign·Aᵢ)ᵀ-style mixing: B_lin·A_lin computed from the definition.
         let s = Float(2)  // alpha/r of both adapters
         let (ra, rb) = ((Float(wa) * s).squareRoot(), (abs(Float(wb)) * s).squareRoot())
         let a = layer.loraA("a").weight * ra + layer.loraA("b").weight * (-rb)
         let b = layer.loraB("a").weight * ra + layer.loraB("b").weight * rb
         XCTAssertLessThan(maxDiff(layer.delta("lin").scalars, b.matmul(a).scalars), 1e-6)
+    }
+
+    /// PEFT's saved biases (tuners_utils._get_learnable_bias_state_dict): "all" → every `….bias` of the model,
+    /// "lora_only" → `<lora module>.base_layer.bias` only; both trainable, and none for "none".
+    func testBiasSelectionFollowsPEFT() throws {
+        for bias in ["none", "lora_only", "all"] {
+            let m = try ModelLoader.load(Self.parity.appendingPathComponent("gpt2/model").path)
+            let biases = m.model.namedParameters().map(\.path).filter { $0.hasSuffix(".bias") }
+            let config = try LoRAConfig(json: ["r": 2, "target_modules": ["c_attn"], "fan_in_fan_out": true, "bias": bias])
+            let lora = try LoRAModel(model: m.model, plugin: m.plugin, config: config)
+            let saved = lora.adapterTensors("default").map(\.key).filter { $0.hasSuffix(".bias") }
+            let trainable = m.model.trainableParameters().map(\.path).filter { $0.hasSuffix(".bias") }
+            switch bias {
+            case "none":
+                XCTAssertEqual(saved, [])
+                XCTAssertEqual(trainable, [])
+            case "lora_only":
+                XCTAssertEqual(Set(saved), Set((0..<2).map { "base_model.model.transformer.h.\($0).attn.c_attn.base_layer.bias" }))
+                XCTAssertEqual(Set(trainable), Set((0..<2).map { "transformer.h.\($0).attn.c_attn.base_layer.bias" }))
+            default:
+                let expected = biases.map { $0.replacingOccurrences(of: "c_attn.bias", with: "c_attn.base_layer.bias") }
+                XCTAssertEqual(Set(saved), Set(expected.map { "base_model.model." + $0 }))
+                XCTAssertEqual(Set(trainable), Set(expected))
+            }
+        }
     }
 
     func testTrainableParameterSummaryInPEFTFormat() throws {
