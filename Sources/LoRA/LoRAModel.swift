@@ -72,6 +72,8 @@ public final class LoRAModel {
             if let existing = module as? LoRALinear { wrapper = existing }
             else if let linear = module as? any LinearLayer, !(module is ModulesToSaveWrapper) {
                 wrapper = LoRALinear(wrapping: linear)
+                // Each layer its own dropout stream (identical streams would drop the same features everywhere).
+                wrapper.generator = SeededGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(matched.count + 1))
                 model.replaceModule(at: path, with: wrapper)
             } else {
                 if case .names = config.targetModules ?? .names([]) {

@@ -139,6 +139,33 @@ final class LoRALayerMathTests: XCTestCase {
         l.setTraining(false)
     }
 
+    /// PEFT: y = base(x) + s·B·A·dropout(x), the dropout active in training mode only (the base sees x itself).
+    func testLoRADropoutOnlyInTrainingAndOnlyOnTheAdapterPath() throws {
+        let base = Linear(inFeatures: 3, outFeatures: 2, bias: false)
+        try base.setParameter(at: "weight", tensor(w))
+        let l = LoRALinear(wrapping: base)
+        var g = SeededGenerator(seed: 6)
+        try l.addAdapter("default", rank: 2, scaling: scale, dropout: 0.5, useDoRA: false, initialization: .random, generator: &g)
+        let xs: [Double] = (0..<12).map { Double($0 % 7) - 2.5 }
+        let input = Tensor(xs.map(Float.init), shape: [4, 3])
+        let delta = matrix(l.delta("default"))
+        func expected(_ adapterInput: [Double]) -> [Double] {
+            var out: [Double] = []
+            for row in 0..<4 {
+                let xr = Array(xs[row * 3..<row * 3 + 3]), ar = Array(adapterInput[row * 3..<row * 3 + 3])
+                out += zip(matvec(w, xr), matvec(delta, ar)).map { (p: (Double, Double)) -> Double in p.0 + p.1 }
+            }
+            return out
+        }
+        assertClose(l(input).scalars, expected(xs), "eval mode: no dropout")
+        l.setTraining(true)
+        l.generator = SeededGenerator(seed: 8)
+        var replay = SeededGenerator(seed: 8)
+        let dropped = doubles(input.dropout(0.5, generator: &replay))
+        assertClose(l(input).scalars, expected(dropped), "training mode: dropout on the adapter's input only")
+        l.setTraining(false)
+    }
+
     func testSeveralActiveAdaptersAddUpAndDisablingRestoresTheBase() throws {
         let l = try layer(dora: false)
         var g = SeededGenerator(seed: 4)
