@@ -16,9 +16,11 @@ struct Eval: ParsableCommand {
         let r = try Recipe.load(URL(fileURLWithPath: recipe), overrides: overrides)
         let run = try RecipeRun(recipe: r)
         let (result, split) = try run.evaluate(adapter: adapter.map { URL(fileURLWithPath: $0) }, batchSize: batchSize)
-        var line = String(format: "%@ on %d %@ targets: loss %.4f, perplexity %.3f", adapter ?? "base model", result.targetCount, split,
-                          result.loss, result.perplexity)
+        // (No %@ with Swift strings: it is not portable to Linux.)
+        var line = "\(adapter ?? "base model") on \(result.targetCount) \(split) targets: "
+            + String(format: "loss %.4f, perplexity %.3f", result.loss, result.perplexity)
         if let a = result.accuracy { line += String(format: ", accuracy %.4f", a) }
         print(line)
+        if let table = result.confusionTable(labels: r.task.labels) { print("confusion matrix:\n" + table) }
     }
 }

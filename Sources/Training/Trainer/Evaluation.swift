@@ -8,7 +8,27 @@ public struct EvaluationResult: Equatable, Sendable {
     public var loss: Double
     public var targetCount: Int
     public var accuracy: Double?
+    /// Classification: counts[true class][predicted class].
+    public var confusion: [[Int]]?
     public var perplexity: Double { exp(loss) }
+
+    public init(loss: Double, targetCount: Int, accuracy: Double?, confusion: [[Int]]? = nil) {
+        self.loss = loss
+        self.targetCount = targetCount
+        self.accuracy = accuracy
+        self.confusion = confusion
+    }
+
+    /// The confusion matrix as text, rows = true class, columns = predicted, with the class names given.
+    public func confusionTable(labels: [String]) -> String? {
+        guard let confusion else { return nil }
+        let names = confusion.indices.map { $0 < labels.count ? labels[$0] : "class \($0)" }
+        let width = max(8, (names.map(\.count).max() ?? 0) + 2)
+        func pad(_ s: String) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
+        var lines = [pad("true \\ pred") + names.map(pad).joined()]
+        for (i, row) in confusion.enumerated() { lines.append(pad(names[i]) + row.map { pad(String($0)) }.joined()) }
+        return lines.joined(separator: "\n")
+    }
 }
 
 /// Forward passes shared by training and evaluation.
@@ -16,21 +36,28 @@ public enum LossComputation {
     /// Summed cross-entropy of one micro-batch (to be divided by the accumulated target count), and for
     /// classification the number of correct argmax predictions.
     public static func summedLoss(_ model: any ArchitectureModel, _ batch: TrainingBatch) -> (loss: Tensor, correct: Int) {
+        let (loss, predictions) = lossAndPredictions(model, batch)
+        let correct = zip(predictions, batch.targets.values).filter { Int32($0) == $1 }.count
+        return (loss, correct)
+    }
+
+    /// Summed cross-entropy and, for classification, the argmax class of every row.
+    public static func lossAndPredictions(_ model: any ArchitectureModel, _ batch: TrainingBatch) -> (loss: Tensor, predictions: [Int]) {
         let logits = model.forward(batch.input)
         // Causal LM: (B, T, V) → (B·T, V) against shifted targets; classification: (B, C) against class indices.
         let flat = batch.isClassification ? logits : logits.reshaped([-1, logits.lastDim])
         let loss = crossEntropy(flat, labels: batch.targets, ignoreIndex: ignoreIndex, reduction: .sum)
-        var correct = 0
+        var predictions: [Int] = []
         if batch.isClassification {
             let c = flat.lastDim
             for r in 0..<flat.rowCount {
                 let row = flat.data + r * c
                 var best = 0
                 for j in 1..<c where row[j] > row[best] { best = j }
-                if Int32(best) == batch.targets.values[r] { correct += 1 }
+                predictions.append(best)
             }
         }
-        return (loss, correct)
+        return (loss, predictions)
     }
 
     /// Evaluates in order (no shuffling) with padded batches of `batchSize`, at most `maxBatches` of them.
@@ -41,18 +68,28 @@ public enum LossComputation {
         model.setTraining(false)
         defer { model.setTraining(wasTraining) }
         var total = 0.0, targets = 0, correct = 0, batches = 0
+        var confusion: [[Int]] = []
         var start = 0
         while start < examples.count, batches < (maxBatches ?? .max) {
             let batch = BatchBuilder.padded(Array(examples[start..<min(start + batchSize, examples.count)]), padID: padID)
-            let (loss, right) = GradMode.withoutGrad { summedLoss(model, batch) }
+            let (loss, predictions) = GradMode.withoutGrad { lossAndPredictions(model, batch) }
             total += Double(loss.item)
             targets += batch.targetCount
-            correct += right
+            for (p, t) in zip(predictions, batch.targets.values) {
+                let (truth, classes) = (Int(t), max(Int(t), p) + 1)
+                if confusion.count < classes { confusion += Array(repeating: [], count: classes - confusion.count) }
+                for i in confusion.indices where confusion[i].count < confusion.count {
+                    confusion[i] += Array(repeating: 0, count: confusion.count - confusion[i].count)
+                }
+                confusion[truth][p] += 1
+                if truth == p { correct += 1 }
+            }
             start += batchSize
             batches += 1
         }
         let isClassification = examples[0].classLabel != nil
         return EvaluationResult(loss: total / Double(max(targets, 1)), targetCount: targets,
-                                accuracy: isClassification ? Double(correct) / Double(max(targets, 1)) : nil)
+                                accuracy: isClassification ? Double(correct) / Double(max(targets, 1)) : nil,
+                                confusion: isClassification ? confusion : nil)
     }
 }
