@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// A Hugging Face config.json object with typed accessors whose errors name the key and what was expected.
 /// Plugins either read fields through it or decode their own `Codable` struct with `decode(_:)`.
@@ -13,11 +14,8 @@ public struct ModelConfig: @unchecked Sendable {
     }
 
     public init(contentsOf url: URL) throws {
-        let data = try Data(contentsOf: url)
-        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ArchitectureError.badConfig("\(url.path) is not a JSON object")
-        }
-        self.init(object, source: url.path)
+        // JSONFile's errors name the file and the line:column of a syntax error.
+        self.init(try JSONFile.object(at: url), source: url.path)
     }
 
     public var modelType: String? { values["model_type"] as? String }

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// Reading and writing adapter_config.json (and the `lora:` section of recipes) with PEFT's keys.
 public struct LoRAConfigError: Error, CustomStringConvertible, Equatable {
@@ -10,11 +11,8 @@ public struct LoRAConfigError: Error, CustomStringConvertible, Equatable {
 
 extension LoRAConfig {
     public init(contentsOf url: URL) throws {
-        let data = try Data(contentsOf: url)
-        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw LoRAConfigError(key: "", message: "expected a JSON object", source: url.path)
-        }
-        try self.init(json: object, source: url.path)
+        // JSONFile's errors name the file and the line:column of a syntax error.
+        try self.init(json: try JSONFile.object(at: url), source: url.path)
     }
 
     /// Decodes PEFT's keys; wrong types or values are errors naming the key, unknown keys are kept.

@@ -25,6 +25,8 @@ public indirect enum RecipeNode {
 
     /// Parses YAML text; syntax errors carry their line and column.
     public static func parse(_ text: String, file: String) throws -> RecipeNode {
+        // Depth and alias limits first: Yams composes recursively and aliases expand on conversion.
+        try YAMLLimits.check(text, file: file)
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch let error as YamlError {
             switch error {

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses in Tests/Fuzz and runs each for a while.
+#   bash scripts/fuzz.sh [seconds per harness, default 60] [harness names…, default all]
+# The harnesses are compiled with swiftc directly (-sanitize=fuzzer,address) over only the module sources each
+# one needs, into .build-fuzz/, so the ordinary `swift build`/`swift test` never build or wait for them.
+# A finding stops that harness, leaves crash-*/oom-*/timeout-* in .build-fuzz/<name>/, and makes this script fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}; shift || true
+all=(safetensors gguf tokenizer jinja recipe-yaml jsonl configs)
+names=("${@:-${all[@]}}")
+[ $# -gt 0 ] || names=("${all[@]}")
+out=$PWD/.build-fuzz
+mods=$out/modules
+mkdir -p "$mods"
+# -Onone keeps the CI build short; FUZZ_OPT=-O for long local runs.
+opt=${FUZZ_OPT:--Onone}
+san=(-sanitize=fuzzer,address)
+
+# module NAME SOURCES… : one WMO object + swiftmodule, rebuilt only when a source is newer.
+module() {
+    local name=$1; shift
+    local obj=$mods/$name.o newest
+    newest=$(ls -t "$@" | head -1)
+    if [ -f "$obj" ] && [ "$obj" -nt "$newest" ] && [ "$obj" -nt scripts/fuzz.sh ]; then return; fi
+    echo "fuzz: compiling module $name"
+    swiftc "${san[@]}" $opt -gline-tables-only -wmo -parse-as-library -module-name "$name" -I "$mods" "${cflags[@]}" ${quiet:-} \
+        -emit-module -emit-module-path "$mods/$name.swiftmodule" -c "$@" -o "$obj"
+}
+
+icu=$(pkg-config --cflags icu-uc) jsonc=$(pkg-config --cflags json-c)
+cflags=(-I Sources/CICU -I Sources/CJSONC)
+for f in $icu $jsonc; do cflags+=(-Xcc "$f"); done
+
+yams_dir() {
+    [ -d .build/checkouts/Yams ] || swift package resolve >/dev/null
+    echo .build/checkouts/Yams/Sources
+}
+
+# harness NAME LIBS… : links Tests/Fuzz/NAME/main.swift against the module objects.
+harness() {
+    local name=$1; shift
+    local bin=$out/$name/fuzz-$name
+    mkdir -p "$out/$name"
+    echo "fuzz: linking $name"
+    swiftc "${san[@]}" $opt -gline-tables-only -parse-as-library -I "$mods" "${cflags[@]}" "Tests/Fuzz/$name/main.swift" "$@" -o "$bin" \
+        2> >(grep -v "Cannot export local symbol" >&2)
+}
+
+build() {
+    case $1 in
+    safetensors|gguf)
+        module ModelFormats Sources/ModelFormats/*.swift
+        harness "$1" "$mods/ModelFormats.o" ;;
+    tokenizer)
+        module Tokenizers $(find Sources/Tokenizers -name '*.swift')
+        harness tokenizer "$mods/Tokenizers.o" $(pkg-config --libs icu-uc) ;;
+    jinja)
+        module ChatTemplates Sources/ChatTemplates/*.swift
+        harness jinja "$mods/ChatTemplates.o" ;;
+    recipe-yaml)
+        local y; y=$(yams_dir)
+        if [ ! -f "$mods/CYaml.a" ]; then
+            echo "fuzz: compiling CYaml"
+            for c in "$y"/CYaml/src/*.c; do
+                clang -fsanitize=fuzzer-no-link,address -O1 -g -I "$y/CYaml/include" -DYAML_DECLARE_STATIC \
+                    -c "$c" -o "$mods/cyaml-$(basename "$c" .c).o"
+            done
+            ar rcs "$mods/CYaml.a" "$mods"/cyaml-*.o
+        fi
+        cflags+=(-I "$y/CYaml/include")
+        # Yams imports CYaml only under SWIFT_PACKAGE (otherwise it expects a bridging header).
+        cflags+=(-DSWIFT_PACKAGE)
+        quiet=-suppress-warnings module Yams "$y"/Yams/*.swift
+        # The YAML layer of Recipes only: the rest needs the training stack.
+        module Recipes Sources/Recipes/RecipeNode.swift Sources/Recipes/RecipeError.swift Sources/Recipes/YAMLLimits.swift
+        harness recipe-yaml "$mods/Recipes.o" "$mods/Yams.o" "$mods/CYaml.a" ;;
+    jsonl)
+        module Training Sources/Training/Data/JSONLReader.swift Sources/Training/Data/JSONValue.swift
+        harness jsonl "$mods/Training.o" $(pkg-config --libs json-c) ;;
+    configs)
+        module ModelFormats Sources/ModelFormats/*.swift
+        module LoRA Sources/LoRA/LoRAConfig.swift Sources/LoRA/LoRAConfig+JSON.swift Sources/LoRA/LoRAConfig+Codable.swift
+        harness configs "$mods/LoRA.o" "$mods/ModelFormats.o" ;;
+    *) echo "fuzz: unknown harness '$1' (one of: ${all[*]})" >&2; exit 1 ;;
+    esac
+}
+
+for name in "${names[@]}"; do build "$name"; done
+
+status=0
+for name in "${names[@]}"; do
+    dir=$out/$name
+    # Seeds stay read-only in the repo; new inputs go to a scratch corpus.
+    mkdir -p "$dir/corpus"
+    echo "fuzz: running $name for $seconds s"
+    # -rss_limit_mb/-malloc_limit_mb: a parser that allocates by what a header claims rather than what the file
+    # holds shows up as an oom-* finding. -timeout: a hang is a finding too.
+    if ! (cd "$dir" && ./fuzz-$name -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
+            -max_len=16384 -print_final_stats=1 corpus "$OLDPWD/Tests/Fuzz/$name/corpus" > fuzz.log 2>&1); then
+        echo "fuzz: $name FOUND A PROBLEM; see $dir/fuzz.log and $dir/crash-*" >&2
+        tail -40 "$dir/fuzz.log" >&2
+        status=1
+    fi
+    grep -E "^#[0-9]+.*(DONE|pulse)" "$dir/fuzz.log" | tail -1 || true
+    grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$dir/fuzz.log" || true
+done
+exit $status
