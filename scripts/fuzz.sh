@@ -26,6 +26,7 @@ module() {
     echo "fuzz: compiling module $name"
     swiftc "${san[@]}" $opt -gline-tables-only -wmo -parse-as-library -module-name "$name" -I "$mods" "${cflags[@]}" ${quiet:-} \
         -emit-module -emit-module-path "$mods/$name.swiftmodule" -c "$@" -o "$obj"
+    touch "$obj" # swiftc leaves an unchanged object's time alone
 }
 
 icu=$(pkg-config --cflags icu-uc) jsonc=$(pkg-config --cflags json-c)

@@ -8,7 +8,9 @@
 #  (b) the other way: the PEFT adapter on SmolLM2 (Tests/Fixtures/real/smollm2_adapter) through `lorakit forward`
 #      against the logits PEFT stored for it (1e-3, as SmolLM2AdapterTests), when the model is in the cache;
 #  (c) `lorakit merge` output loads with transformers' from_pretrained and gives the unmerged PEFT model's logits
-#      (1e-4), for every parity case and for SmolLM2.
+#      (1e-4), for every parity case and for SmolLM2;
+#  (d) an adapter trained by `lorakit train` (tiny fixture recipe, 4 updates) loads in PEFT with `lorakit forward`'s
+#      logits (1e-4).
 #
 # Python side: a venv in .venv-interop (reused when it already imports everything). PyPI has no CPU-only torch
 # (those wheels live on PyTorch's own index), so plain `pip install torch` brings ~4 GB of CUDA libraries. A CPU
@@ -53,6 +55,8 @@ if [ -f Plugins/Qwen2/qwen2.json ]; then
 fi
 for case_dir in Tests/Fixtures/parity/*/; do
     name=$(basename "$case_dir")
+    # parity/peft holds the feature cases of scripts/fixtures/make_parity_cases.py (swift test checks them).
+    [ -d "$case_dir/model" ] || continue
     mkdir -p "$work/$name"
     # parity exits non-zero when a key is out of tolerance; compare.py still reports what PEFT says about the case.
     if ! "$lorakit" parity "$case_dir" --out "$work/$name/lorakit.safetensors" --save-adapter "$work/$name/adapter" \
@@ -88,4 +92,21 @@ else
     echo "note: SmolLM2 is not in the model cache (scripts/fetch-models.sh); (b) and SmolLM2's (c) are skipped"
 fi
 
-"$venv/bin/python" scripts/interop/compare.py --work "$work" --cases Tests/Fixtures/parity --smollm2-gguf "$smollm2"
+# (d) an adapter LoRAKit trained itself: `lorakit train` on the tiny resume-test recipe (4 updates), then PEFT loads
+#     the checkpoint and must give `lorakit forward`'s logits (1e-4).
+trained_status=0
+"$lorakit" train Tests/Fixtures/training/tiny-llama/recipe.yaml --set training.max_steps=4 --set save.save_every=4 \
+    --set "save.output_dir=$work/trained" > "$work/train.log" 2>&1 || { cat "$work/train.log"; trained_status=1; }
+checkpoint="$work/trained/checkpoint-4"
+trained_ids=5,17,200,33,91,64,128,7
+if [ $trained_status = 0 ] && "$lorakit" forward --model Tests/Fixtures/parity/llama/model --adapter "$checkpoint" \
+        --ids "$trained_ids" --out "$work/trained.safetensors"; then
+    "$venv/bin/python" scripts/interop/trained_adapter.py Tests/Fixtures/parity/llama/model "$checkpoint" "$trained_ids" \
+        "$work/trained.safetensors" || trained_status=1
+else
+    echo "FAIL lorakit train/forward on the tiny recipe"; trained_status=1
+fi
+
+compare_status=0
+"$venv/bin/python" scripts/interop/compare.py --work "$work" --cases Tests/Fixtures/parity --smollm2-gguf "$smollm2" || compare_status=1
+[ $compare_status = 0 ] && [ $trained_status = 0 ]

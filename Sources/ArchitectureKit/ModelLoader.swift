@@ -48,6 +48,32 @@ public enum ModelLoader {
         return LoadedModel(plugin: plugin, config: config, model: model, location: dir, ggufMetadata: nil)
     }
 
+    /// Sizes from GGUF metadata are only as good as the tensors behind them, and the model is allocated from the
+    /// metadata before strict loading can notice missing tensors: a block_count of 100000 in a small file would
+    /// grow to 24 GB. llama.cpp names every per-layer tensor `blk.N.…` and the embedding `token_embd.weight`, so
+    /// the layer count is bounded by the blocks present and the embedding sizes by that tensor's shape.
+    static func checkSizes(_ config: ModelConfig, against file: GGUFFile) throws {
+        let path = file.url.path
+        if let layers = try? config.int("num_hidden_layers") {
+            var blocks = Set<Int>()
+            for name in file.tensorNames where name.hasPrefix("blk.") {
+                if let n = Int(name.dropFirst(4).prefix { $0 != "." }) { blocks.insert(n) }
+            }
+            guard layers >= 0, layers <= blocks.count else {
+                throw ModelLoadingError.unsupported("\(path): the metadata gives \(layers) layers (block_count) but the "
+                                                    + "file holds tensors for \(blocks.count) (blk.N.*): a corrupt or truncated GGUF")
+            }
+        }
+        if let info = try? file.info("token_embd.weight"), info.shape.count == 2 {
+            for (key, size) in [("vocab_size", info.shape[0]), ("hidden_size", info.shape[1])] {
+                if let value = try? config.int(key), value != size {
+                    throw ModelLoadingError.unsupported("\(path): the metadata gives \(key) \(value) but token_embd.weight "
+                                                        + "is \(info.shape[0])×\(info.shape[1])")
+                }
+            }
+        }
+    }
+
     static func loadGGUF(_ url: URL, head: TaskHead, registry: ArchitectureRegistry) throws -> LoadedModel {
         let file = try GGUFFile(url: url)
         guard let arch = file.metadata["general.architecture"]?.string else {
@@ -55,6 +81,7 @@ public enum ModelLoader {
         }
         let plugin = try registry.plugin(forGGUFArchitecture: arch)
         var config = try plugin.config(fromGGUF: file.metadata)
+        try checkSizes(config, against: file)
         // Weights are tied exactly when the file has no separate output matrix.
         if config.values["tie_word_embeddings"] != nil {
             config.values["tie_word_embeddings"] = !file.tensorNames.contains { plugin.hfTensor(forGGUF: $0, config: config)?.path == "lm_head.weight" }

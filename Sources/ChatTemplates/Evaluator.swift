@@ -11,6 +11,10 @@ final class Evaluator {
     private var scopes: [[String: Value]]
     private var macros: [String: (parameters: [(name: String, defaultValue: Expr?)], body: [Node])] = [:]
     private(set) var output = ""
+    /// Loop iterations so far and macro calls in progress, bounded by `TemplateLimits` so that a template cannot
+    /// hang the process (nested loops over large ranges) or overflow the stack (a macro that calls itself).
+    private var iterations = 0
+    private var macroDepth = 0
 
     /// break / continue unwinding to the innermost loop.
     private enum LoopControl: Error { case breakLoop, continueLoop }
@@ -100,6 +104,11 @@ final class Evaluator {
         if items.isEmpty { try renderBlock(otherwise); return }
         let n = items.count
         for (i, item) in items.enumerated() {
+            iterations += 1
+            guard iterations <= TemplateLimits.maximumIterations, output.utf8.count <= TemplateLimits.maximumProduct else {
+                throw TemplateError.runtime("the template runs more than \(TemplateLimits.maximumIterations) loop "
+                                            + "iterations or renders more than \(TemplateLimits.maximumProduct) bytes", at: location)
+            }
             scopes.append([:])
             defer { scopes.removeLast() }
             assign("loop", [
@@ -221,6 +230,10 @@ final class Evaluator {
             guard (1...3).contains(bounds.count) else { throw TemplateError.runtime("range() takes 1 to 3 arguments", at: location) }
             let (lo, hi, step) = bounds.count == 1 ? (0, bounds[0], 1) : (bounds[0], bounds[1], bounds.count > 2 ? bounds[2] : 1)
             guard step != 0 else { throw TemplateError.runtime("range() step must not be zero", at: location) }
+            // The span in Double: hi - lo itself may overflow Int.
+            guard (Double(hi) - Double(lo)) / Double(step) <= Double(TemplateLimits.maximumProduct) else {
+                throw TemplateError.runtime("range() of more than \(TemplateLimits.maximumProduct) items", at: location)
+            }
             return .array(stride(from: lo, to: hi, by: step).map { .int($0) })
         case "namespace":
             var pairs: [(String, Value)] = []
@@ -241,6 +254,12 @@ final class Evaluator {
     private func callMacro(_ parameters: [(name: String, defaultValue: Expr?)], _ body: [Node], _ args: [Value],
                            _ kwargs: [(String, Value)], _ location: SourceLocation) throws -> Value {
         guard args.count <= parameters.count else { throw TemplateError.runtime("macro takes \(parameters.count) arguments", at: location) }
+        guard macroDepth < TemplateLimits.maximumMacroDepth else {
+            throw TemplateError.runtime("macros nested more than \(TemplateLimits.maximumMacroDepth) calls deep "
+                                        + "(a macro that calls itself without end?)", at: location)
+        }
+        macroDepth += 1
+        defer { macroDepth -= 1 }
         // A macro sees the template's top-level variables and its own parameters, not its caller's locals.
         let saved = scopes
         defer { scopes = saved }

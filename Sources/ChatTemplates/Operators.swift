@@ -82,27 +82,33 @@ enum Operators {
         switch (op, a, b) {
         case ("+", .string(let x), .string(let y)): return .string(x + y)
         case ("+", .array(let x), .array(let y)): return .array(x + y)
-        case ("*", .string(let s), _) where integer(b) != nil: return .string(String(repeating: s, count: Swift.max(0, integer(b)!)))
+        case ("*", .string(let s), _) where integer(b) != nil:
+            let count = try repetitionCount(integer(b)!, unit: s.utf8.count, at: location)
+            return .string(String(repeating: s, count: count))
         case ("*", .array(let xs), _) where integer(b) != nil:
-            return .array(Array([[Value]](repeating: xs, count: Swift.max(0, integer(b)!)).joined()))
+            let count = try repetitionCount(integer(b)!, unit: xs.count, at: location)
+            return .array(Array([[Value]](repeating: xs, count: count).joined()))
         default: break
         }
         if let x = integer(a), let y = integer(b) {
             switch op {
-            case "+": return .int(x + y)
-            case "-": return .int(x - y)
-            case "*": return .int(x * y)
+            // Python's integers are unbounded; ours are 64-bit, so overflow is an error rather than a trap.
+            case "+": return .int(try checked(x.addingReportingOverflow(y), op, at: location))
+            case "-": return .int(try checked(x.subtractingReportingOverflow(y), op, at: location))
+            case "*": return .int(try checked(x.multipliedReportingOverflow(by: y), op, at: location))
             case "/":
                 guard y != 0 else { throw TemplateError.runtime("division by zero", at: location) }
                 return .double(Double(x) / Double(y))
             case "//", "%":
                 guard y != 0 else { throw TemplateError.runtime("integer division or modulo by zero", at: location) }
                 // Python floors toward negative infinity.
+                // Int.min // -1 is the one quotient that does not fit; Int.min % -1 is 0.
+                if y == -1 { return op == "//" ? .int(try checked(0.subtractingReportingOverflow(x), op, at: location)) : .int(0) }
                 var q = x / y
                 if (x % y != 0) && ((x < 0) != (y < 0)) { q -= 1 }
                 return .int(op == "//" ? q : x - q * y)
             case "**":
-                if y >= 0 { var r = 1; for _ in 0..<y { r *= x }; return .int(r) }
+                if y >= 0 { return .int(try power(x, y, at: location)) }
                 return .double(pow(Double(x), Double(y)))
             default: break
             }
@@ -245,4 +251,51 @@ enum Methods {
 
 extension Value {
     var isString: Bool { if case .string = self { return true }; return false }
+}
+
+/// Bounds on what one template operation may build: a chat template renders a few kilobytes, so a product that
+/// passes these is a hostile or broken template, reported instead of allocated.
+enum TemplateLimits {
+    /// Elements (array repetition, range()) or UTF-8 bytes (string repetition) one operation may produce. Jinja2's
+    /// sandbox caps range() at 100,000 items (MAX_RANGE) for the same reason.
+    static let maximumProduct = 1 << 24
+    /// Loop iterations in one render (a chat template loops over the messages, a few thousand at most).
+    static let maximumIterations = 1_000_000
+    /// Macro calls in progress at once. Rendering recurses on the thread's stack, which may be a 512 KiB
+    /// secondary-thread stack.
+    static let maximumMacroDepth = 64
+    /// Nesting of blocks ({% if %}, {% for %}, …) and of brackets/operators in one expression: the parser is
+    /// recursive descent, so an input of 100k '(' must stop with an error before the stack does.
+    static let maximumNesting = 64
+    /// Operators, calls and filters in one {{ }} or {% %} tag (see ExpressionParser.chained).
+    static let maximumLinks = 512
+}
+
+private func checked(_ result: (partialValue: Int, overflow: Bool), _ op: String, at location: SourceLocation) throws -> Int {
+    guard !result.overflow else {
+        throw TemplateError.runtime("integer overflow in '\(op)' (template integers are 64-bit)", at: location)
+    }
+    return result.partialValue
+}
+
+/// x ** y for y ≥ 0 by squaring, so a huge exponent is not a huge loop; overflow is an error.
+private func power(_ x: Int, _ y: Int, at location: SourceLocation) throws -> Int {
+    var result = 1, base = x, exponent = y
+    while exponent > 0 {
+        if exponent & 1 == 1 { result = try checked(result.multipliedReportingOverflow(by: base), "**", at: location) }
+        exponent >>= 1
+        if exponent > 0 { base = try checked(base.multipliedReportingOverflow(by: base), "**", at: location) }
+    }
+    return result
+}
+
+/// The count for `sequence * n`, refused when the result would exceed `TemplateLimits.maximumProduct`.
+private func repetitionCount(_ n: Int, unit: Int, at location: SourceLocation) throws -> Int {
+    let count = Swift.max(0, n)
+    let (size, overflow) = count.multipliedReportingOverflow(by: Swift.max(unit, 1))
+    guard !overflow, size <= TemplateLimits.maximumProduct else {
+        throw TemplateError.runtime("repeating a sequence \(n) times would build more than "
+                                    + "\(TemplateLimits.maximumProduct) items", at: location)
+    }
+    return count
 }

@@ -2,6 +2,8 @@
 struct TemplateParser {
     private var pieces: [TemplateLexer.Piece]
     private var index = 0
+    /// Blocks open around the current position (see `TemplateLimits.maximumNesting`).
+    private var depth = 0
 
     init(source: String) throws { pieces = try TemplateLexer.pieces(source) }
 
@@ -18,6 +20,11 @@ struct TemplateParser {
     private mutating func parseBlock(until: Set<String>) throws -> ([Node], BlockEnd?) {
         var nodes: [Node] = []
         var lastLocation = SourceLocation(line: 1, column: 1)
+        depth += 1
+        defer { depth -= 1 }
+        if depth > TemplateLimits.maximumNesting, index > 0, case .statement(_, let location) = pieces[index - 1] {
+            throw TemplateError.syntax("blocks nested more than \(TemplateLimits.maximumNesting) deep", at: location)
+        }
         while index < pieces.count {
             let piece = pieces[index]
             index += 1
@@ -127,6 +134,19 @@ struct TemplateParser {
 struct ExpressionParser {
     private var tokens: [Token]
     private var position = 0
+    /// Recursion depth of parseExpression/parseUnary (see `TemplateLimits.maximumNesting`).
+    private var depth = 0
+    /// Operators, calls, filters and tests applied in this tag so far. Chains like `a+a+a+…` are parsed in loops
+    /// but evaluated (and released) recursively, one stack frame per link, so their length is bounded too.
+    private var links = 0
+
+    private mutating func chained(_ e: Expr) throws -> Expr {
+        links += 1
+        guard links <= TemplateLimits.maximumLinks else {
+            throw error("more than \(TemplateLimits.maximumLinks) operators, calls and filters in one tag")
+        }
+        return e
+    }
 
     init(_ source: String, at start: SourceLocation) throws {
         tokens = try ExpressionLexer.tokens(source, at: start)
@@ -179,29 +199,34 @@ struct ExpressionParser {
     }
 
     mutating func parseExpression(allowConditional: Bool = true) throws -> Expr {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= TemplateLimits.maximumNesting else {
+            throw error("expression nested more than \(TemplateLimits.maximumNesting) deep")
+        }
         var value = try parseOr()
         while allowConditional, accept("if") {
             let condition = try parseOr()
             let otherwise = accept("else") ? try parseExpression() : nil
-            value = .conditional(then: value, condition: condition, otherwise: otherwise)
+            value = try chained(.conditional(then: value, condition: condition, otherwise: otherwise))
         }
         return value
     }
 
     private mutating func parseOr() throws -> Expr {
         var left = try parseAnd()
-        while accept("or") { left = .binary("or", left, try parseAnd()) }
+        while accept("or") { left = try chained(.binary("or", left, try parseAnd())) }
         return left
     }
 
     private mutating func parseAnd() throws -> Expr {
         var left = try parseNot()
-        while accept("and") { left = .binary("and", left, try parseNot()) }
+        while accept("and") { left = try chained(.binary("and", left, try parseNot())) }
         return left
     }
 
     private mutating func parseNot() throws -> Expr {
-        if accept("not") { return .unary("not", try parseNot()) }
+        if accept("not") { return try chained(.unary("not", try parseNot())) }
         return try parseComparison()
     }
 
@@ -210,12 +235,12 @@ struct ExpressionParser {
         while true {
             if case .op(let o) = current, ["==", "!=", "<", ">", "<=", ">="].contains(o) {
                 position += 1
-                left = .binary(o, left, try parseAdditive())
+                left = try chained(.binary(o, left, try parseAdditive()))
             } else if accept("in") {
-                left = .binary("in", left, try parseAdditive())
+                left = try chained(.binary("in", left, try parseAdditive()))
             } else if current == .name("not"), next == .name("in") {
                 position += 2
-                left = .unary("not", .binary("in", left, try parseAdditive()))
+                left = try chained(.unary("not", .binary("in", left, try parseAdditive())))
             } else {
                 return left
             }
@@ -226,14 +251,14 @@ struct ExpressionParser {
         var left = try parseConcat()
         while case .op(let o) = current, o == "+" || o == "-" {
             position += 1
-            left = .binary(o, left, try parseConcat())
+            left = try chained(.binary(o, left, try parseConcat()))
         }
         return left
     }
 
     private mutating func parseConcat() throws -> Expr {
         var left = try parseMultiplicative()
-        while accept("~") { left = .binary("~", left, try parseMultiplicative()) }
+        while accept("~") { left = try chained(.binary("~", left, try parseMultiplicative())) }
         return left
     }
 
@@ -241,18 +266,24 @@ struct ExpressionParser {
         var left = try parsePower()
         while case .op(let o) = current, ["*", "/", "//", "%"].contains(o) {
             position += 1
-            left = .binary(o, left, try parsePower())
+            left = try chained(.binary(o, left, try parsePower()))
         }
         return left
     }
 
     private mutating func parsePower() throws -> Expr {
         var left = try parseUnary()
-        while accept("**") { left = .binary("**", left, try parseUnary()) }
+        while accept("**") { left = try chained(.binary("**", left, try parseUnary())) }
         return left
     }
 
     private mutating func parseUnary(withFilters: Bool = true) throws -> Expr {
+        // `- - - … x` and `not not … x` recurse here without passing through parseExpression.
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= TemplateLimits.maximumNesting else {
+            throw error("expression nested more than \(TemplateLimits.maximumNesting) deep")
+        }
         var e: Expr
         if accept("-") { e = .unary("-", try parseUnary(withFilters: false)) }
         else if accept("+") { e = try parseUnary(withFilters: false) }
@@ -264,13 +295,13 @@ struct ExpressionParser {
         var e = base
         while true {
             if accept(".") {
-                if case .int(let n) = current { position += 1; e = .subscriptAccess(e, .literal(.int(n))) }
-                else { e = .attribute(e, try expectName()) }
+                if case .int(let n) = current { position += 1; e = try chained(.subscriptAccess(e, .literal(.int(n)))) }
+                else { e = try chained(.attribute(e, try expectName())) }
             } else if accept("[") {
-                e = try parseSubscript(e)
+                e = try chained(try parseSubscript(e))
             } else if accept("(") {
                 let (arguments, keywords) = try parseArguments()
-                e = .call(e, arguments: arguments, keywords: keywords)
+                e = try chained(.call(e, arguments: arguments, keywords: keywords))
             } else {
                 return e
             }
@@ -301,7 +332,7 @@ struct ExpressionParser {
                 let name = try expectName()
                 var (arguments, keywords): ([Expr], [(String, Expr)]) = ([], [])
                 if accept("(") { (arguments, keywords) = try parseArguments() }
-                e = .filter(e, name: name, arguments: arguments, keywords: keywords)
+                e = try chained(.filter(e, name: name, arguments: arguments, keywords: keywords))
             } else if accept("is") {
                 let negated = accept("not")
                 let name = try expectName()
@@ -311,10 +342,10 @@ struct ExpressionParser {
                 } else if startsTestArgument {
                     arguments = [try parsePostfix(try parsePrimary())]
                 }
-                e = .test(e, name: name, arguments: arguments, negated: negated)
+                e = try chained(.test(e, name: name, arguments: arguments, negated: negated))
             } else if accept("(") {
                 let (arguments, keywords) = try parseArguments()
-                e = .call(e, arguments: arguments, keywords: keywords)
+                e = try chained(.call(e, arguments: arguments, keywords: keywords))
             } else {
                 return e
             }

@@ -41,7 +41,11 @@ struct GGUFCursor {
     }
 
     /// One metadata value of GGUF value type `type` (the `gguf_type` enum); `key` is only for error messages.
-    mutating func readValue(type: UInt32, key: String) throws -> GGUFValue {
+    /// Arrays of arrays are read recursively; real files nest at most one level, and a file of nested array headers
+    /// (12 bytes each) must not recurse until the stack overflows.
+    static let maximumArrayNesting = 8
+
+    mutating func readValue(type: UInt32, key: String, depth: Int = 0) throws -> GGUFValue {
         switch type {
         case 0: return .uint8(try read(UInt8.self, "value of '\(key)'"))
         case 1: return .int8(try read(Int8.self, "value of '\(key)'"))
@@ -53,6 +57,9 @@ struct GGUFCursor {
         case 7: return .bool(try read(UInt8.self, "value of '\(key)'") != 0)
         case 8: return .string(try readString("string value of '\(key)'"))
         case 9:
+            guard depth < Self.maximumArrayNesting else {
+                throw GGUFError.arraysNestedTooDeep(path: path, key: key, offset: offset, limit: Self.maximumArrayNesting)
+            }
             let elementType = try read(UInt32.self, "array element type of '\(key)'")
             let count = try read(UInt64.self, "array length of '\(key)'")
             // Every element takes at least one byte, so a count beyond the remaining bytes is corruption; checking
@@ -64,7 +71,7 @@ struct GGUFCursor {
             var elements = [GGUFValue]()
             elements.reserveCapacity(Int(count))
             for _ in 0..<Int(count) {
-                elements.append(try readValue(type: elementType, key: key))
+                elements.append(try readValue(type: elementType, key: key, depth: depth + 1))
             }
             return .array(elements)
         case 10: return .uint64(try read(UInt64.self, "value of '\(key)'"))

@@ -5,6 +5,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
     case unsupportedVersion(path: String, version: UInt32)
     case truncated(path: String, offset: Int, needed: Int, context: String)
     case invalidValueType(path: String, key: String, type: UInt32, offset: Int)
+    case arraysNestedTooDeep(path: String, key: String, offset: Int, limit: Int)
     case invalidString(path: String, context: String, offset: Int)
     case duplicateKey(path: String, key: String)
     case invalidAlignment(path: String, alignment: Int)
@@ -26,6 +27,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
             return "\(path): truncated: \(context) needs \(needed) bytes at offset \(offset), past the end of the file"
         case let .invalidValueType(path, key, type, offset):
             return "\(path): key '\(key)': unknown value type \(type) for the value at offset \(offset)"
+        case let .arraysNestedTooDeep(path, key, offset, limit):
+            return "\(path): key '\(key)': arrays nested more than \(limit) deep at offset \(offset) (a corrupt file)"
         case let .invalidString(path, context, offset):
             return "\(path): \(context): invalid UTF-8 string at offset \(offset)"
         case let .duplicateKey(path, key):

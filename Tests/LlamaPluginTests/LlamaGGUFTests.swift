@@ -32,7 +32,7 @@ final class LlamaGGUFTests: XCTestCase {
     }
 
     /// Writes Tests/Fixtures/parity/<name>/model as a GGUF file in a temp directory.
-    func writeGGUF(case name: String) throws -> URL {
+    func writeGGUF(case name: String, blockCount: UInt32? = nil) throws -> URL {
         let dir = LlamaParityTests.fixtures.appendingPathComponent("parity/\(name)/model")
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as! [String: Any]
         let int = { (k: String) in config[k] as! Int }
@@ -40,7 +40,7 @@ final class LlamaGGUFTests: XCTestCase {
         var writer = TinyGGUFWriter()
         writer.metadata = [
             ("general.architecture", .string("llama")),
-            ("llama.block_count", .u32(UInt32(int("num_hidden_layers")))),
+            ("llama.block_count", .u32(blockCount ?? UInt32(int("num_hidden_layers")))),
             ("llama.context_length", .u32(UInt32(int("max_position_embeddings")))),
             ("llama.embedding_length", .u32(UInt32(int("hidden_size")))),
             ("llama.feed_forward_length", .u32(UInt32(int("intermediate_size")))),
@@ -119,5 +119,15 @@ final class LlamaGGUFTests: XCTestCase {
             XCTAssertEqual(mapping?.undoRotaryPermutation, heads, name)
         }
         XCTAssertNil(LlamaArchitecture.hfTensor(forGGUF: "blk.7.attn_qkv.weight", config: config))
+    }
+
+    /// Issue 12: a block_count of 100000 in a small file used to allocate 100000 layers (24 GB) before strict
+    /// loading noticed the missing tensors. The count is now bounded by the blk.N tensors the file holds.
+    func testBlockCountBeyondTheFilesTensorsIsRefusedBeforeAllocating() throws {
+        let url = try writeGGUF(case: "llama", blockCount: 100_000)
+        XCTAssertThrowsError(try ModelLoader.load(url.path)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains(url.path) && message.contains("100000 layers") && message.contains("block_count"), message)
+        }
     }
 }

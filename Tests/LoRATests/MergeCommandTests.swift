@@ -4,7 +4,7 @@ import LoRAKit
 
 /// `lorakit merge` (MergedModelWriter.merge) on the parity cases: the written Hugging Face directory loads back and
 /// gives PEFT's logits with the adapter (expected.safetensors `logits_adapter`, transformers 5.23 + PEFT 0.21) within
-/// 1e-4, and its weights are PEFT's merge_and_unload weights (`merged.*`) within 1e-3 relative — the parity bars.
+/// 1e-4, and its weights are PEFT's merge_and_unload weights (`merged.*`) element-wise within 1e-6 + 1e-3·|ref| — the parity bars.
 final class MergeCommandTests: XCTestCase {
     override class func setUp() { registerBuiltinArchitectures() }
 
@@ -30,10 +30,10 @@ final class MergeCommandTests: XCTestCase {
             let path = String(key.dropFirst("merged.".count))
             guard written.contains(path) else { XCTFail("\(name): \(path) not written", file: file, line: line); continue }
             let (ours, ref) = (try written.floats(path), try expected.floats(key))
-            // As ParityCheck: relative to the tensor's largest entry, absolute for an all-zero tensor (GPT-2's biases).
-            let scale = ref.map(abs).max() ?? 0, worst = zip(ours, ref).map { abs($0 - $1) }.max() ?? .infinity
-            let rel = scale > 0 ? worst / scale : worst
-            XCTAssertLessThanOrEqual(rel, 1e-3, "\(name): \(path)", file: file, line: line)
+            // As ParityCheck: every element within 1e-6 + 1e-3·|ref|.
+            let (maxAbs, worst) = ParityCheck.weightTolerance.compare(ours, ref)
+            XCTAssertLessThanOrEqual(worst, 1, "\(name): \(path): max |Δ| \(maxAbs), \(ParityCheck.weightTolerance)",
+                                     file: file, line: line)
         }
     }
 

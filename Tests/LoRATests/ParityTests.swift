@@ -2,7 +2,8 @@ import XCTest
 import LoRAKit
 
 /// `lorakit parity` on the shipped cases: every key of expected.safetensors (transformers 5.23 + PEFT 0.21) within
-/// the project's tolerances (logits/loss 1e-4 abs, gradients/merged weights 1e-3 rel; see ParityCheck).
+/// the project's element-wise tolerances (logits/loss |Δ| ≤ 1e-4; gradients/merged weights |Δ| ≤ 1e-6 + 1e-3·|ref|; see
+/// ParityCheck.tolerance(for:)).
 final class ParityTests: XCTestCase {
     static let parity = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/parity")

@@ -158,4 +158,19 @@ final class GGUFFileTests: XCTestCase {
         bytes += [0, 0, 0, 0, 0, 0, 0, 0x10]
         XCTAssertThrowsDescribing(try GGUFFile(url: write(bytes)), "array 'k'", "truncated")
     }
+
+    /// Issue 12: a value of nested array headers (array of array of …, 12 bytes a level) used to recurse once per
+    /// level, so a large enough file would overflow the stack; nesting now stops at 8 levels with an error.
+    func testDeeplyNestedArraysAreAnErrorNotARecursion() throws {
+        var bytes: [UInt8] = Array("GGUF".utf8) + [3, 0, 0, 0] + [UInt8](repeating: 0, count: 8) + [1, 0, 0, 0, 0, 0, 0, 0]
+        bytes += [1, 0, 0, 0, 0, 0, 0, 0] + Array("k".utf8) + [9, 0, 0, 0]
+        for _ in 0..<100_000 { bytes += [9, 0, 0, 0] + [1, 0, 0, 0, 0, 0, 0, 0] }  // element type array, count 1
+        bytes += [0, 0, 0, 0, 1]
+        XCTAssertThrowsDescribing(try GGUFFile(url: write(bytes)), "key 'k'", "arrays nested more than 8 deep")
+        // One level of nesting, as real files may use, still reads.
+        var ok: [UInt8] = Array("GGUF".utf8) + [3, 0, 0, 0] + [UInt8](repeating: 0, count: 8) + [1, 0, 0, 0, 0, 0, 0, 0]
+        ok += [1, 0, 0, 0, 0, 0, 0, 0] + Array("k".utf8) + [9, 0, 0, 0] + [9, 0, 0, 0] + [1, 0, 0, 0, 0, 0, 0, 0]
+        ok += [0, 0, 0, 0] + [2, 0, 0, 0, 0, 0, 0, 0] + [7, 8]
+        XCTAssertEqual(try GGUFFile(url: write(ok))["k"], .array([.array([.uint8(7), .uint8(8)])]))
+    }
 }

@@ -46,7 +46,17 @@ struct JSONObject {
 
     func int(_ key: String) throws -> Int {
         let number: NSNumber = try value(key)
-        return number.intValue
+        // intValue would turn 1e300 into Int.min and 2⁶⁴−1 into −1.
+        let integer = number.int64Value
+        guard Double(integer) == number.doubleValue else {
+            throw TokenizerError.invalidField(fieldPath(key), reason: "expected a whole number, found \(number)")
+        }
+        return Int(integer)
+    }
+
+    /// A token id (see TokenizerLimits).
+    func tokenID(_ key: String) throws -> Int {
+        try TokenizerLimits.tokenID(try value(key, as: NSNumber.self), field: fieldPath(key))
     }
 
     func bool(_ key: String, default fallback: Bool) throws -> Bool {

@@ -26,7 +26,7 @@ public enum TokenizerLoader {
     static func addedTokens(_ json: JSONObject) throws -> [AddedToken] {
         guard json.has("added_tokens") else { return [] }
         return try json.objects("added_tokens").map { entry in
-            AddedToken(content: try entry.string("content"), id: try entry.int("id"),
+            AddedToken(content: try entry.string("content"), id: try entry.tokenID("id"),
                        special: try entry.bool("special", default: false), lstrip: try entry.bool("lstrip", default: false),
                        rstrip: try entry.bool("rstrip", default: false),
                        singleWord: try entry.bool("single_word", default: false),
@@ -40,11 +40,27 @@ public enum TokenizerLoader {
         var vocab: [String: Int] = [:]
         vocab.reserveCapacity(raw.count)
         for (token, value) in raw {
-            guard let id = (value as? NSNumber)?.intValue else {
+            guard let number = value as? NSNumber else {
                 throw TokenizerError.invalidField(model.fieldPath("vocab.\(token)"), reason: "id is not a number")
             }
-            vocab[token] = id
+            vocab[token] = try TokenizerLimits.tokenID(number, field: model.fieldPath("vocab.\(token)"))
         }
         return vocab
+    }
+}
+
+/// Token ids index tables sized by the largest id, so an id is checked before anything is allocated for it.
+enum TokenizerLimits {
+    /// Far above any real vocabulary (the largest are about 262k), far below a size that would exhaust memory.
+    static let maximumID = 1 << 22
+
+    /// A JSON number as a token id: a whole number in 0..<maximumID (NSNumber's intValue would turn 1e300 into
+    /// Int.min and 2⁶⁴−1 into −1).
+    static func tokenID(_ number: NSNumber, field: String) throws -> Int {
+        let value = number.int64Value
+        guard Double(value) == number.doubleValue, value >= 0, value < maximumID else {
+            throw TokenizerError.invalidField(field, reason: "token id \(number) is not a whole number in 0..<\(maximumID)")
+        }
+        return Int(value)
     }
 }

@@ -37,7 +37,7 @@ extension WordPieceTokenizer {
         let idOf: (String) -> Int? = { token in added.first { $0.content == token }?.id ?? vocab[token] }
         let postProcessor = try PostProcessor(json: json.optionalObject("post_processor"), idOf: idOf)
         let padding = try json.optionalObject("padding")
-        let padID: Int? = try padding.flatMap { try $0.has("pad_id") ? $0.int("pad_id") : nil }
+        let padID: Int? = try padding.flatMap { try $0.has("pad_id") ? $0.tokenID("pad_id") : nil }
         try self.init(vocab: vocab, unkToken: try model.has("unk_token") ? model.string("unk_token") : "[UNK]",
                       continuingSubwordPrefix: try model.has("continuing_subword_prefix")
                           ? model.string("continuing_subword_prefix") : "##",
