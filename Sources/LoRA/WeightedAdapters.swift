@@ -10,8 +10,8 @@ extension LoRAModel {
     /// - linear (also forced for a single adapter): all ranks equal; A = Σ sign(wᵢsᵢ)·√|wᵢsᵢ|·Aᵢ,
     ///   B = Σ √|wᵢsᵢ|·Bᵢ (the sign on A only, or two negatives would cancel);
     /// - cat: rank Σ rᵢ; A = [wᵢsᵢ·Aᵢ] stacked by rows, B = [Bᵢ] side by side, so B·A = Σ wᵢ·sᵢ·BᵢAᵢ exactly;
-    /// - svd: rank `svdRank` or max rᵢ; the top singular triplets of Σ wᵢsᵢ·ΔWᵢ, where ΔWᵢ = sᵢ·BᵢAᵢ already holds
-    ///   the scaling (PEFT applies it twice here), B = U·S, A = Vᵀ.
+    /// - svd: rank `svdRank` or max rᵢ; the top singular triplets of Σ wᵢ·ΔWᵢ, where ΔWᵢ = sᵢ·BᵢAᵢ already holds
+    ///   the scaling (as PEFT 0.21; PEFT before it applied sᵢ twice here), B = U·S, A = Vᵀ.
     /// A rank here is an adapter's maximum over its rank_pattern, as PEFT sizes the new tensors. The new config is
     /// the first adapter's with r = lora_alpha = new rank (scale 1 without rsLoRA), no patterns, and the union of the
     /// target lists (or the regexes joined by "|"). Rows a layer's adapters leave unused stay zero.
@@ -82,7 +82,8 @@ extension LoRAModel {
                     return (a, b)
                 case .svd:
                     var delta = Tensor(zeros: layer.fanInFanOut ? [inF, outF] : [outF, inF])
-                    for (n, w) in present { delta = delta + layer.delta(n) * (Float(w) * layer.adapters[n]!.scaling) }
+                    // PEFT 0.21 weights get_delta_weight (which already holds sᵢ) by wᵢ alone (older PEFT used wᵢ·sᵢ).
+                    for (n, w) in present { delta = delta + layer.delta(n) * Float(w) }
                     let (u, s, vt) = (layer.fanInFanOut ? delta.transposed2D() : delta).svd()
                     let k = s.count
                     guard newRank <= k else {

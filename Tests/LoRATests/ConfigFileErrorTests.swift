@@ -30,7 +30,8 @@ final class ConfigFileErrorTests: XCTestCase {
         let a = message { _ = try LoRAConfig(contentsOf: adapter) }
         let c = message { _ = try ModelConfig(contentsOf: config) }
         XCTAssertTrue(a.hasPrefix("\(adapter.path):3:17: invalid JSON"), a)
-        XCTAssertTrue(c.hasPrefix("\(config.path):3:20: invalid JSON"), c)
+        // The second comma of `64,,` (column 21) is where a key was expected.
+        XCTAssertTrue(c.hasPrefix("\(config.path):3:21: invalid JSON"), c)
         for m in [a, c] { XCTAssertFalse(m.contains("NSCocoaErrorDomain"), m) }
     }
 

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-@testable import Tokenizers
+import Tokenizers
 
 /// Issue 12: token ids in tokenizer.json size the id → token tables, so a hostile id must be refused before
 /// anything is allocated for it (an id of 2⁴⁰ asked for a 2⁴⁰-entry table; 2⁶⁴−1 read as −1).
