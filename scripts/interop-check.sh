@@ -6,7 +6,7 @@
 #      lora_only biases, classification heads in modules_to_save, Falcon), `lorakit parity --save-adapter` re-writes
 #      the adapter from LoRAKit's own tensors and key mapping, and `--out` records LoRAKit's logits;
 #  (b) the other way: the PEFT adapter on SmolLM2 (Tests/Fixtures/real/smollm2_adapter) through `lorakit forward`
-#      against the logits PEFT stored for it (1e-3, as SmolLM2AdapterTests), when the model is in the cache;
+#      against the logits PEFT stored for it (2e-4, as SmolLM2AdapterTests), when the model is in the cache;
 #  (c) `lorakit merge` output loads with transformers' from_pretrained and gives the unmerged PEFT model's logits
 #      (1e-4), for every parity case and for SmolLM2;
 #  (d) an adapter trained by `lorakit train` (tiny fixture recipe, 4 updates) loads in PEFT with `lorakit forward`'s

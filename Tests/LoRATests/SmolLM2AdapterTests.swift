@@ -2,7 +2,8 @@ import XCTest
 import LoRAKit
 
 /// The PEFT adapter that make_real_refs.py wrote on SmolLM2 (r 8, all seven projections, random B), loaded by
-/// LoRAKit: logits within 1e-3 of PEFT's (Tests/Fixtures/real/smollm2_adapter_logits.safetensors).
+/// LoRAKit: logits within 2e-4 of PEFT's (Tests/Fixtures/real/smollm2_adapter_logits.safetensors); the worst measured
+/// is 1.0e-4, from 30 layers of fp32 accumulation-order differences.
 final class SmolLM2AdapterTests: XCTestCase {
     static let real = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/real")
@@ -22,7 +23,8 @@ final class SmolLM2AdapterTests: XCTestCase {
             let tokens = try ids.integers("ids.\(i)")
             let logits = GradMode.withoutGrad { m.model.forward(ModelInput(inputIDs: IntTensor(tokens, shape: [1, tokens.count]))) }
             let worst = zip(logits.scalars, try ref.floats("logits.\(i)")).map { abs($0 - $1) }.max()!
-            XCTAssertLessThan(worst, 1e-3, "prompt \(i)")
+            print("SmolLM2 + PEFT adapter, prompt \(i): max |Δlogit| = \(worst)")
+            XCTAssertLessThan(worst, 2e-4, "prompt \(i)")
         }
         // The same adapter merged into the weights gives the same logits (merge_and_unload).
         let tokens = try ids.integers("ids.0")
@@ -30,6 +32,7 @@ final class SmolLM2AdapterTests: XCTestCase {
         XCTAssertTrue(lora.loraLayers.isEmpty)
         let merged = GradMode.withoutGrad { m.model.forward(ModelInput(inputIDs: IntTensor(tokens, shape: [1, tokens.count]))) }
         let worst = zip(merged.scalars, try ref.floats("logits.0")).map { abs($0 - $1) }.max()!
-        XCTAssertLessThan(worst, 1e-3)
+        print("SmolLM2 merged adapter: max |Δlogit| = \(worst)")
+        XCTAssertLessThan(worst, 2e-4)
     }
 }

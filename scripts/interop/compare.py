@@ -3,7 +3,7 @@ are compared with theirs.
 
   (a) PeftModel.from_pretrained(<LoRAKit-written adapter>) logits vs LoRAKit's logits_adapter: 1e-4 abs (the
       project's parity bar; the cases are tiny fp32 models);
-  (b) LoRAKit's logits for the PEFT SmolLM2 adapter vs the logits PEFT stored for it: 1e-3 abs (135M parameters,
+  (b) LoRAKit's logits for the PEFT SmolLM2 adapter vs the logits PEFT stored for it: 2e-4 abs (135M parameters,
       30 layers of fp32 with a different summation order, as in SmolLM2AdapterTests);
   (c) transformers' from_pretrained(<lorakit merge output>) logits vs the unmerged PEFT model: 1e-4 abs, and vs
       PEFT's own merge_and_unload: 1e-4 abs. On SmolLM2 (logits up to ~35, 30 layers) merging itself moves fp32 logits
@@ -69,7 +69,7 @@ if a.smollm2_gguf:
     refs = load_file("Tests/Fixtures/real/smollm2_logits.safetensors")
     for i in range(3):
         ours = load_file(os.path.join(a.work, "smollm2", f"lorakit.{i}.safetensors"))["logits"]
-        check(f"(b) SmolLM2 PEFT adapter in LoRAKit, prompt {i}", ours, stored[f"logits.{i}"], 1e-3)
+        check(f"(b) SmolLM2 PEFT adapter in LoRAKit, prompt {i}", ours, stored[f"logits.{i}"], 2e-4)
     base = transformers.AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32).eval()
     peft_model = PeftModel.from_pretrained(base, "Tests/Fixtures/real/smollm2_adapter").eval()
     merged = transformers.AutoModelForCausalLM.from_pretrained(os.path.join(a.work, "smollm2", "merged"),
