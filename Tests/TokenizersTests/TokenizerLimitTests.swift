@@ -35,3 +35,14 @@ final class TokenizerLimitTests: XCTestCase {
         XCTAssertEqual(tokenizer.encode("ab", addSpecialTokens: false), [0, 1])
     }
 }
+
+/// The empty tokenizer.json the fuzzer's first run produced (it only tripped a leak inside Foundation's file reader):
+/// an error naming the file.
+final class EmptyTokenizerFileTests: XCTestCase {
+    func testEmptyFileIsAnErrorNamingIt() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID().uuidString).json")
+        try Data().write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        XCTAssertThrowsError(try TokenizerLoader.load(tokenizerJSON: url)) { XCTAssertTrue("\($0)".contains(url.path), "\($0)") }
+    }
+}
