@@ -78,8 +78,9 @@ build() {
         module Recipes Sources/Recipes/RecipeNode.swift Sources/Recipes/RecipeError.swift Sources/Recipes/YAMLLimits.swift
         harness recipe-yaml "$mods/Recipes.o" "$mods/Yams.o" "$mods/CYaml.a" ;;
     jsonl)
-        module Training Sources/Training/Data/JSONLReader.swift Sources/Training/Data/JSONValue.swift
-        harness jsonl "$mods/Training.o" $(pkg-config --libs json-c) ;;
+        module ModelFormats Sources/ModelFormats/*.swift
+        module Training Sources/Training/Data/JSONLReader.swift
+        harness jsonl "$mods/Training.o" "$mods/ModelFormats.o" $(pkg-config --libs json-c) ;;
     configs)
         module ModelFormats Sources/ModelFormats/*.swift
         module LoRA Sources/LoRA/LoRAConfig.swift Sources/LoRA/LoRAConfig+JSON.swift Sources/LoRA/LoRAConfig+Codable.swift
@@ -91,7 +92,7 @@ build() {
 # Two build lanes (the machine has two cores): harnesses sharing a module stay in one lane.
 lane1=() lane2=()
 for name in "${names[@]}"; do
-    case $name in safetensors|gguf|configs|jinja) lane1+=("$name") ;; *) lane2+=("$name") ;; esac
+    case $name in safetensors|gguf|configs|jsonl) lane1+=("$name") ;; *) lane2+=("$name") ;; esac
 done
 ( for name in ${lane1[@]+"${lane1[@]}"}; do build "$name"; done ) & pid1=$!
 ( for name in ${lane2[@]+"${lane2[@]}"}; do build "$name"; done ) & pid2=$!

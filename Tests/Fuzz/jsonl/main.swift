@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import Training
 
 @_cdecl("LLVMFuzzerTestOneInput")
