@@ -193,7 +193,10 @@ final class Evaluator {
             let v = try eval(operandExpr, location)
             if op == "not" { return .bool(!v.isTruthy) }
             switch v {
-            case .int(let n): return .int(-n)
+            case .int(let n):
+                // -Int.min does not fit 64 bits.
+                guard n != .min else { throw TemplateError.runtime("integer overflow in unary '-' (template integers are 64-bit)", at: location) }
+                return .int(-n)
             case .double(let d): return .double(-d)
             case .bool(let b): return .int(b ? -1 : 0)
             default: throw TemplateError.runtime("bad operand type for unary -: '\(v.typeName)'", at: location)

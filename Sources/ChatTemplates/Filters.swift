@@ -63,14 +63,20 @@ enum Filters {
         case "string": return .string(v.rendered)
         case "int":
             let fallback = argument(0, "default") ?? .int(0)
+            // Python's int() truncates toward zero into an unbounded integer; ours are 64-bit, so a value past
+            // Int.max (1e300) is an error rather than an Int(_:) trap.
+            func truncated(_ d: Double) throws -> Value {
+                guard let i = Int(exactly: d.rounded(.towardZero)) else { throw fail("int(\(d)) does not fit 64 bits") }
+                return .int(i)
+            }
             switch v {
             case .int: return v
             case .bool(let b): return .int(b ? 1 : 0)
-            case .double(let d): return d.isFinite ? .int(Int(d)) : fallback
+            case .double(let d): return d.isFinite ? try truncated(d) : fallback
             case .string(let s):
                 let t = s.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "")
                 if let n = Int(t) { return .int(n) }
-                if let d = Double(t), d.isFinite { return .int(Int(d)) }
+                if let d = Double(t), d.isFinite { return try truncated(d) }
                 return fallback
             default: return fallback
             }
@@ -85,7 +91,9 @@ enum Filters {
             }
         case "abs":
             switch v {
-            case .int(let n): return .int(abs(n))
+            case .int(let n):
+                guard n != .min else { throw fail("integer overflow in abs() (template integers are 64-bit)") }
+                return .int(abs(n))
             case .double(let d): return .double(abs(d))
             case .bool(let b): return .int(b ? 1 : 0)
             default: throw fail("bad operand type for abs(): '\(v.typeName)'")

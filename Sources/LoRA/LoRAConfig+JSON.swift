@@ -26,8 +26,9 @@ extension LoRAConfig {
         }
         func integer(_ key: String) throws -> Int? {
             guard let d = try number(key) else { return nil }
-            guard d == d.rounded() else { throw fail(key, "expected an integer, found \(d)") }
-            return Int(d)
+            // Int(exactly:) as well: a whole number past Int.max (r: 8111…1) would trap in Int(_:).
+            guard d == d.rounded(), let i = Int(exactly: d) else { throw fail(key, "expected an integer, found \(d)") }
+            return i
         }
         func flag(_ key: String) throws -> Bool? {
             guard let v = json[key], !(v is NSNull) else { return nil }
@@ -171,7 +172,7 @@ extension LoRAConfig {
         var o = otherKeys
         o["peft_type"] = "LORA"
         o["r"] = r
-        o["lora_alpha"] = loraAlpha == loraAlpha.rounded() ? Int(loraAlpha) as Any : loraAlpha
+        o["lora_alpha"] = Int(exactly: loraAlpha).map { $0 as Any } ?? loraAlpha
         o["lora_dropout"] = loraDropout
         o["target_modules"] = encode(targetModules)
         o["exclude_modules"] = encode(excludeModules)
@@ -180,7 +181,7 @@ extension LoRAConfig {
         o["layers_to_transform"] = layersToTransform ?? NSNull() as Any
         o["layers_pattern"] = layersPattern ?? NSNull() as Any
         o["rank_pattern"] = rankPattern
-        o["alpha_pattern"] = alphaPattern.mapValues { $0 == $0.rounded() ? Int($0) as Any : $0 }
+        o["alpha_pattern"] = alphaPattern.mapValues { Int(exactly: $0).map { $0 as Any } ?? $0 }
         o["use_rslora"] = useRSLoRA
         o["use_dora"] = useDoRA
         switch initLoRAWeights {

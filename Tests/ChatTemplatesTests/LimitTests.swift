@@ -47,4 +47,14 @@ final class LimitTests: XCTestCase {
                     contains: "more than 1000000 loop iterations")
         assertError("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", contains: "macros nested more than 64")
     }
+
+    /// Python's int() and abs() and unary minus have unbounded integers; ours are 64-bit, so these are errors,
+    /// not Int(_:) or negation traps.
+    func testIntFilterAbsAndNegationOutOfRange() {
+        assertError("{{ 1e300 | int }}", contains: "does not fit 64 bits")
+        assertError("{{ '1e300' | int }}", contains: "does not fit 64 bits")
+        assertError("{{ (-9223372036854775807 - 1) | abs }}", contains: "integer overflow in abs()")
+        assertError("{{ -(-9223372036854775807 - 1) }}", contains: "integer overflow in unary '-'")
+        XCTAssertEqual(try render("{{ 2.9 | int }}|{{ '-7.5' | int }}|{{ -5 | abs }}|{{ -(-3) }}"), "2|-7|5|3")
+    }
 }

@@ -50,4 +50,17 @@ final class ConfigFileErrorTests: XCTestCase {
         XCTAssertEqual(message { _ = try LoRAConfig(contentsOf: missing) }, "\(missing.path): no such file")
         XCTAssertEqual(message { _ = try ModelConfig(contentsOf: missing) }, "\(missing.path): no such file")
     }
+
+    /// Found by the configs fuzz harness (Tests/Fixtures/fuzz/configs-crash-f5478f31.json, kept as found): a whole
+    /// number past Int.max for "r" trapped in Int(_:) ("Double value cannot be converted to Int").
+    func testFuzzFoundHugeIntegerIsAnErrorNamingTheKey() throws {
+        let found = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/fuzz/configs-crash-f5478f31.json")
+        let m = message { _ = try LoRAConfig(contentsOf: found) }
+        XCTAssertTrue(m.contains("configs-crash-f5478f31.json") && m.contains("\"r\"") && m.contains("expected an integer"), m)
+        // Huge but whole lora_alpha values are written back without Int(_:) too.
+        var config = LoRAConfig()
+        config.loraAlpha = 1e300
+        XCTAssertNoThrow(try config.jsonData())
+    }
 }
