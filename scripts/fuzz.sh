@@ -104,9 +104,10 @@ run() {
     # Seeds stay read-only in the repo; new inputs go to a scratch corpus.
     mkdir -p "$dir/corpus"
     # -rss_limit_mb/-malloc_limit_mb: a parser that allocates by what a header claims rather than what the file
-    # holds shows up as an oom-* finding. -timeout: a hang is a finding too. -detect_leaks=0: the toolchain's
+    # holds shows up as an oom-* finding. -timeout: a hang is a finding too (30 s: on a loaded machine a 200 ms input
+    # was once starved past 10 s). -detect_leaks=0: the toolchain's
     # Foundation leaks 4 KB on every Data(contentsOf:) of an empty file, which is not ours to fix and not a crash.
-    if (cd "$dir" && ASAN_OPTIONS=detect_leaks=0 ./fuzz-$name -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
+    if (cd "$dir" && ASAN_OPTIONS=detect_leaks=0 ./fuzz-$name -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=30 \
             -detect_leaks=0 -max_len=16384 -print_final_stats=1 corpus "$root/Tests/Fuzz/$name/corpus" > fuzz.log 2>&1); then
         echo 0 > "$dir/status"
     else
