@@ -19,6 +19,8 @@ public final class Trainer {
     public var reporter: ProgressReporter
     /// Files stored in each checkpoint besides the tensors (the recipe).
     public var extraCheckpointFiles: [String: Data] = [:]
+    /// The output_dir lock, held as long as this trainer lives (`Checkpoint.prepareOutputDirectory`).
+    public var outputLock: OutputDirectoryLock?
 
     public private(set) var state: TrainerState
     public private(set) var metrics: MetricsLog
@@ -158,6 +160,14 @@ public final class Trainer {
         }
         var windowTokens = 0, windowStart = Date(), windowLoss = 0.0, windowSteps = 0, stoppedEarly = false
         let firstStep = state.globalStep
+        // Resuming a finished run: its final evaluation and checkpoint exist already; another would append a
+        // second final eval line to metrics.jsonl.
+        if firstStep >= c.maxSteps, let done = lastCheckpoint {
+            reporter.message("the run in \(done.path) already finished at step \(firstStep) of \(c.maxSteps); nothing to do")
+            return TrainingSummary(steps: firstStep, initialEval: nil, finalEval: nil, lastCheckpoint: done,
+                                   bestCheckpoint: state.bestCheckpoint, warnings: [], stoppedEarly: false, seconds: 0,
+                                   alreadyFinished: true)
+        }
         while state.globalStep < c.maxSteps {
             let (loss, norm, tokens) = try step()
             let step = state.globalStep
@@ -252,4 +262,6 @@ public struct TrainingSummary {
     public var warnings: [String]
     public var stoppedEarly: Bool
     public var seconds: Double
+    /// A resume of a run that had already reached max_steps: nothing was trained or logged.
+    public var alreadyFinished = false
 }
