@@ -18,16 +18,16 @@ struct Generate: ParsableCommand {
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
     @Option(help: "A PEFT adapter directory to apply.") var adapter: String?
 
-    func validate() throws {
-        guard maxTokens >= 0 else { throw ValidationError("--max-tokens is \(maxTokens); it must be 0 or more") }
-        guard !prompt.isEmpty else { throw ValidationError("--prompt is empty") }
-        if template != nil && !chat { throw ValidationError("--template applies to --chat only") }
-        do { try SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed).validate() } catch {
-            throw ValidationError("\(error)")
-        }
+    /// Bad values are input errors (exit 1 with the reason), checked before minutes of model loading.
+    func checkArguments() throws {
+        guard maxTokens >= 0 else { throw GenerationError.badInput("--max-tokens is \(maxTokens); it must be 0 or more") }
+        guard !prompt.isEmpty else { throw GenerationError.badInput("--prompt is empty: generation needs at least one token") }
+        if template != nil && !chat { throw GenerationError.badInput("--template applies to --chat only") }
+        try SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed).validate()
     }
 
     func run() throws {
+        try checkArguments()
         let start = Date()
         let loaded = try ModelLoader.load(model)
         if let adapter { try loaded.applyAdapter(adapter) }

@@ -164,6 +164,11 @@ public final class Trainer {
         // second final eval line to metrics.jsonl.
         if firstStep >= c.maxSteps, let done = lastCheckpoint {
             reporter.message("the run in \(done.path) already finished at step \(firstStep) of \(c.maxSteps); nothing to do")
+            // A kill between the final checkpoint and the loss curve leaves only the curve to draw.
+            if let dir = c.outputDir, !FileManager.default.fileExists(atPath: dir.appendingPathComponent("loss.svg").path) {
+                try FileManagerAtomic.write(Data(LossCurve.svg(metrics.records, title: "loss — \(dir.lastPathComponent)").utf8),
+                                            to: dir.appendingPathComponent("loss.svg"))
+            }
             return TrainingSummary(steps: firstStep, initialEval: nil, finalEval: nil, lastCheckpoint: done,
                                    bestCheckpoint: state.bestCheckpoint, warnings: [], stoppedEarly: false, seconds: 0,
                                    alreadyFinished: true)
