@@ -7,9 +7,8 @@ extension LoadedModel {
     /// A generator over this model (with whatever adapters are injected into it).
     public func generator(tokenizer: any Tokenizer) throws -> Generator {
         guard tokenizer.vocabularySize > 0 else { throw GenerationError.badInput("the tokenizer has an empty vocabulary") }
-        if let v = vocabularySize, tokenizer.vocabularySize > v {
-            throw GenerationError.badInput("the tokenizer has \(tokenizer.vocabularySize) tokens but the model's embedding table only \(v); they do not belong together")
-        }
+        // Tokenizer and table sizes may differ legitimately (transformers' GGUF converter adds <|endoftext|> past the
+        // vocabulary); the prompt's ids are checked one by one in `generate` instead.
         // The KV cache has one slot per block of the plugin's own module tree (n_layer for GPT-2).
         return Generator(model: model, tokenizer: tokenizer, stopTokens: stopTokenIDs(tokenizer), layers: layerCount,
                          vocabularySize: vocabularySize, contextLength: contextLength)

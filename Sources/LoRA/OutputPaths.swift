@@ -37,13 +37,24 @@ public enum OutputPaths {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw OutputPathError.notWritable(path: directory.path, reason: reason(error))
+            throw OutputPathError.notWritable(path: directory.path, reason: whyNotCreatable(directory) ?? reason(error))
         }
         let probe = directory.appendingPathComponent(".lorakit-write-test-\(getpid())")
         let fd = open(probe.path, O_CREAT | O_EXCL | O_WRONLY, 0o644)
         guard fd >= 0 else { throw OutputPathError.notWritable(path: directory.path, reason: String(cString: strerror(errno))) }
         close(fd)
         unlink(probe.path)
+    }
+
+    /// Foundation says only "error 512" when a directory cannot be created; the nearest existing ancestor tells why.
+    static func whyNotCreatable(_ directory: URL) -> String? {
+        var ancestor = directory.deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: ancestor.path), ancestor.path != "/" { ancestor.deleteLastPathComponent() }
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: ancestor.path, isDirectory: &isDirectory)
+        if !isDirectory.boolValue { return "\(ancestor.path) is a file, not a directory" }
+        if access(ancestor.path, W_OK) != 0 { return "\(ancestor.path): \(String(cString: strerror(errno)))" }
+        return nil
     }
 
     /// Flushes a file or directory to disk (a directory's fsync makes the renames inside it durable).

@@ -24,10 +24,10 @@ public final class RecipeRun {
         model = loaded
         tokenizer = setup.tokenizer
         format = setup.format
-        for note in try RecipeChecks.check(recipe, model: loaded, tokenizer: setup.tokenizer) { reporter.warning(note) }
         reporter.message(String(format: "model %@ (%@) loaded in %.1f s", recipe.model, loaded.plugin.name, Date().timeIntervalSince(started)))
         let prepared = Date()
         data = try PreparedData.prepare(recipe, tokenizer: tokenizer, format: format)
+        for note in try RecipeChecks.check(recipe, model: loaded, tokenizer: setup.tokenizer, data: data) { reporter.warning(note) }
         reporter.message(String(format: "data: %@ (%.1f s)", data.summary, Date().timeIntervalSince(prepared)))
     }
 

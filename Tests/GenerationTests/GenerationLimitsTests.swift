@@ -60,11 +60,17 @@ final class GenerationLimitsTests: XCTestCase {
         XCTAssertThrowsError(try g.generate(promptIDs: [72, 105], maxTokens: 3)) { XCTAssertTrue("\($0)".contains("NaN"), "\($0)") }
     }
 
-    func testATokenizerLargerThanTheEmbeddingTableIsRefused() throws {
+    /// A tokenizer with more ids than the embedding table: the ids that do not fit are refused where they occur
+    /// (the Embedding op trapped on them).
+    func testIdsOfALargerTokenizerAreRefused() throws {
         let m = try load("llama")
         let spellings = (0..<300).map { "t\($0)" }
         let big = try BPETokenizer(ggufTokens: spellings, merges: [], tokenTypes: nil, preTokenizer: nil)
-        XCTAssertThrowsError(try m.generator(tokenizer: big)) { XCTAssertTrue("\($0)".contains("300") && "\($0)".contains("256"), "\($0)") }
+        let g = try m.generator(tokenizer: big)
+        XCTAssertThrowsError(try g.generate(promptIDs: [5, 299], maxTokens: 2)) {
+            XCTAssertTrue("\($0)".contains("prompt token 299 at position 1") && "\($0)".contains("0..<256"), "\($0)")
+        }
         XCTAssertThrowsError(try m.checkInput([0, 300], source: "--ids")) { XCTAssertTrue("\($0)".contains("--ids: token id 300"), "\($0)") }
+        XCTAssertThrowsError(try m.checkInput([], source: "--ids"))
     }
 }

@@ -63,15 +63,28 @@ final class KillResumeTests: XCTestCase {
             let child = try start(tool, arguments(killed) + [resume ? "--resume" : "--force"])
             // A moment anywhere in the run (start-up, training, checkpoint writes, the final eval), until at least
             // two kills have landed inside a checkpoint write; then the run may finish.
-            let deadline = Double.random(in: 0.02...max(0.1, runSeconds), using: &random)
+            let deadline = Double.random(in: 0.02...max(0.1, 0.6 * runSeconds), using: &random)
             let until = Date().addingTimeInterval(deadline)
-            while child.isRunning && Date() < until { usleep(2_000) }
+            // Every other run is killed the moment it is seen writing a checkpoint (its temporary directory exists),
+            // after skipping a random number of such writes; the others at the random moment.
+            var writesToSkip = attempts % 2 == 0 ? Int.random(in: 0...3, using: &random) : -1
+            var seenWrites = Set<String>()
+            while child.isRunning && Date() < until {
+                if writesToSkip >= 0, let writing = ((try? fm.contentsOfDirectory(atPath: killed.path)) ?? [])
+                    .first(where: { $0.hasPrefix(".checkpoint-") && $0.contains(".tmp-") }), seenWrites.insert(writing).inserted {
+                    if writesToSkip == 0 { break }
+                    writesToSkip -= 1
+                }
+                usleep(500)
+            }
             if !child.isRunning || (midWrite >= 2 && kills >= 6) {
                 child.waitUntilExit()
                 if child.terminationReason == .exit {
                     XCTAssertEqual(child.terminationStatus, 0, "seed \(seed): attempt \(attempts) failed")
-                    if child.terminationStatus == 0 { break }
-                    return
+                    guard child.terminationStatus == 0 else { return }
+                    if kills >= 3 && midWrite >= 1 { break }
+                    // Finished before enough kills landed (a fast machine): start the interrupted run over.
+                    try fm.removeItem(at: killed)
                 }
                 continue
             }
@@ -88,7 +101,8 @@ final class KillResumeTests: XCTestCase {
                 }
             }
         }
-        XCTAssertGreaterThanOrEqual(kills, 1, "seed \(seed)")
+        XCTAssertGreaterThanOrEqual(kills, 3, "seed \(seed)")
+        XCTAssertGreaterThanOrEqual(midWrite, 1, "seed \(seed): no kill landed inside a checkpoint write")
         for file in ["adapter_model.safetensors", "optimizer.safetensors"] {
             let a = try Data(contentsOf: reference.appendingPathComponent("checkpoint-20/\(file)"))
             let b = try Data(contentsOf: killed.appendingPathComponent("checkpoint-20/\(file)"))

@@ -116,23 +116,31 @@ final class OutputDirectoryTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(started), 30)
     }
 
-    /// `lorakit validate` knows before training when the recipe's tokenizer has more ids than the model's embedding
-    /// table, or max_seq_length exceeds a learned position table.
+    /// `lorakit validate` knows before training when the recipe's tokenizer gives ids outside the model's embedding
+    /// table (from the tokenized data; without data, from the tokenizer's size) or max_seq_length exceeds a learned
+    /// position table.
     func testRecipeChecksCatchVocabularyAndPositionLimits() throws {
         let recipe = try Recipe.load(RecipeRunTests.recipeURL)
         let model = try RecipeSession.loadModel(recipe)
         let spellings = (0..<300).map { "t\($0)" }
         let big = try BPETokenizer(ggufTokens: spellings, merges: [], tokenTypes: nil, preTokenizer: nil)
         XCTAssertThrowsError(try RecipeChecks.check(recipe, model: model, tokenizer: big)) {
-            XCTAssertTrue("\($0)".contains("tokenizer") && "\($0)".contains("300") && "\($0)".contains("256 rows"), "\($0)")
+            XCTAssertTrue("\($0)".contains("tokenizer") && "\($0)".contains("has \(big.vocabularySize) tokens") && "\($0)".contains("256 rows"), "\($0)")
         }
+        let data = PreparedData(train: [TokenizedExample(inputIDs: [1, 2, 280], labels: [1, 2, 280], origin: "sums.jsonl:3")], validation: [])
+        XCTAssertThrowsError(try RecipeChecks.check(recipe, model: model, tokenizer: big, data: data)) {
+            XCTAssertTrue("\($0)".contains("id 280 in training example sums.jsonl:3") && "\($0)".contains("256 rows"), "\($0)")
+        }
+        let setup = try RecipeSession.tokenizerAndFormat(recipe, model: model)
+        let real = try PreparedData.prepare(recipe, tokenizer: setup.tokenizer, format: setup.format)
+        XCTAssertNoThrow(try RecipeChecks.check(recipe, model: model, tokenizer: setup.tokenizer, data: real))
+
         let gpt2 = try ModelLoader.load(RecipeRunTests.recipeURL.deletingLastPathComponent()
             .appendingPathComponent("../../parity/gpt2/model").standardized.path)
         let long = try Recipe.load(RecipeRunTests.recipeURL, overrides: ["training.max_seq_length=65"])
-        let tokenizer = try RecipeSession.tokenizerAndFormat(recipe, model: model).tokenizer
-        XCTAssertThrowsError(try RecipeChecks.check(long, model: gpt2, tokenizer: tokenizer)) {
+        XCTAssertThrowsError(try RecipeChecks.check(long, model: gpt2, tokenizer: setup.tokenizer)) {
             XCTAssertTrue("\($0)".contains("training.max_seq_length") && "\($0)".contains("64 positions"), "\($0)")
         }
-        XCTAssertNoThrow(try RecipeChecks.check(recipe, model: gpt2, tokenizer: tokenizer))
+        XCTAssertNoThrow(try RecipeChecks.check(recipe, model: gpt2, tokenizer: setup.tokenizer))
     }
 }
