@@ -11,7 +11,7 @@ final class CommandLineErrorTests: XCTestCase {
 
     func run(_ args: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try KillResumeTests().lorakit())
+        p.executableURL = URL(fileURLWithPath: try KillResumeTests.lorakit())
         p.arguments = args
         let (out, err) = (Pipe(), Pipe())
         p.standardOutput = out
@@ -65,7 +65,7 @@ final class CommandLineErrorTests: XCTestCase {
         defer { try? fm.removeItem(at: out) }
         try assertFails(["forward", "--model", llama.appendingPathComponent("model").path, "--ids", "1,2,256", "--out", out.path],
                         mentioning: "token id 256 at position 2")
-        try assertFails(["forward", "--model", llama.appendingPathComponent("model").path, "--ids", "-3", "--out", out.path],
+        try assertFails(["forward", "--model", llama.appendingPathComponent("model").path, "--ids=-3", "--out", out.path],
                         mentioning: "token id -3")
         try fm.createDirectory(at: out, withIntermediateDirectories: true)
         try Data("keep me".utf8).write(to: out.appendingPathComponent("notes.txt"))

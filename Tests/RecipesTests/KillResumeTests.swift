@@ -12,7 +12,10 @@ final class KillResumeTests: XCTestCase {
     let fm = FileManager.default
 
     /// The release executable next to the test bundle (CI builds it before the tests).
-    func lorakit() throws -> String {
+    func lorakit() throws -> String { try Self.lorakit() }
+
+    static func lorakit() throws -> String {
+        let fm = FileManager.default
         let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let candidates = [runner.deletingLastPathComponent(), Bundle.main.bundleURL.appendingPathComponent("release"),
                           Self.root.appendingPathComponent(".build/release")]
