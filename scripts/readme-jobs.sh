@@ -20,7 +20,7 @@ check() {  # check OUTPUT_DIR STEP
 }
 
 start=$(date +%s)
-"$lorakit" train recipes/smollm2-alpaca-sft.yaml --set training.max_steps=4 --set training.warmup_steps=1 \
+"$lorakit" train recipes/smollm2-alpaca-sft.yaml --set training.max_steps=4 --set training.warmup_steps=1 --set training.max_seq_length=128 \
     --set eval.every=4 --set eval.max_batches=1 --set save.save_every=2 --set sample.max_new_tokens=8 \
     --set save.output_dir="$work/smollm2-alpaca-sft"
 check "$work/smollm2-alpaca-sft" 4

@@ -97,3 +97,31 @@ final class ConfigValidationTests: XCTestCase {
         XCTAssertThrowsError(try plugin.config(fromGGUF: metadata)) { XCTAssertTrue("\($0)".contains("head_count"), "\($0)") }
     }
 }
+
+extension ConfigValidationTests {
+    /// GGUF metadata goes through the same checks once converted to a config: a block_count of 100000 (which grew
+    /// to 24 GB and was killed) and a zero KV head count are refused by name.
+    func testGGUFMetadataSizesAreChecked() throws {
+        let plugin = try ArchitectureRegistry.shared.plugin(forModelType: "llama")
+        func metadata(_ changes: GGUFMetadata) -> GGUFMetadata {
+            var m: GGUFMetadata = [
+                "llama.attention.head_count": .uint32(4), "llama.embedding_length": .uint32(64), "llama.feed_forward_length": .uint32(128),
+                "llama.block_count": .uint32(2), "llama.vocab_size": .uint32(256),
+            ]
+            for (k, v) in changes { m[k] = v }
+            return m
+        }
+        XCTAssertNoThrow(try plugin.makeModel(config: plugin.config(fromGGUF: metadata([:])), head: .base))
+        let started = Date()
+        XCTAssertThrowsError(try plugin.makeModel(config: plugin.config(fromGGUF: metadata(["llama.block_count": .uint32(100_000)])), head: .base)) {
+            XCTAssertTrue("\($0)".contains("num_hidden_layers") && "\($0)".contains("100000"), "\($0)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        XCTAssertThrowsError(try plugin.makeModel(config: plugin.config(fromGGUF: metadata(["llama.attention.head_count_kv": .uint32(0)])), head: .base)) {
+            XCTAssertTrue("\($0)".contains("num_key_value_heads"), "\($0)")
+        }
+        XCTAssertThrowsError(try plugin.makeModel(config: plugin.config(fromGGUF: metadata(["llama.attention.layer_norm_rms_epsilon": .float32(.nan)])), head: .base)) {
+            XCTAssertTrue("\($0)".contains("rms_norm_eps"), "\($0)")
+        }
+    }
+}
