@@ -72,5 +72,11 @@ final class GenerationLimitsTests: XCTestCase {
         }
         XCTAssertThrowsError(try m.checkInput([0, 300], source: "--ids")) { XCTAssertTrue("\($0)".contains("--ids: token id 300"), "\($0)") }
         XCTAssertThrowsError(try m.checkInput([], source: "--ids"))
+        // GPT-2's learned position table (n_positions 64 in the fixture) is a hard limit for `forward --ids` too.
+        let gpt2 = try load("gpt2")
+        XCTAssertNoThrow(try gpt2.checkInput(Array(repeating: 1, count: 64), source: "--ids"))
+        XCTAssertThrowsError(try gpt2.checkInput(Array(repeating: 1, count: 65), source: "--ids")) {
+            XCTAssertEqual("\($0)", "--ids: 65 tokens exceed the model's 64 positions")
+        }
     }
 }
