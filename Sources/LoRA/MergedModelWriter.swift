@@ -13,7 +13,9 @@ public enum MergedModelWriter {
     @discardableResult
     public static func merge(model reference: String, adapter: URL, to directory: URL, force: Bool = false,
                              registry: ArchitectureRegistry = .shared) throws -> LoRAConfig {
-        // Refuse before the minutes of loading and merging, not after.
+        // Refuse before the minutes of loading and merging, not after (and after putting back what a killed merge
+        // had renamed aside).
+        OutputPaths.recoverInterruptedWrite(of: directory)
         try OutputPaths.checkTarget(directory, force: force)
         try OutputPaths.ensureWritableDirectory(directory.deletingLastPathComponent())
         try LoRAModel.checkAdapterDirectory(adapter)

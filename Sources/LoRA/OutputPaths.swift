@@ -31,6 +31,24 @@ public enum OutputPaths {
         throw OutputPathError.exists(path: url.path)
     }
 
+    /// Finishes what a killed writer of `target` left next to it (`.NAME.tmp-PID`, `.NAME.old-PID` of a process that
+    /// no longer runs): a staging directory is removed; the user's previous `target`, renamed aside just before the
+    /// kill, is put back when `target` is missing, else removed.
+    public static func recoverInterruptedWrite(of target: URL) {
+        let fm = FileManager.default
+        let parent = target.deletingLastPathComponent(), prefix = ".\(target.lastPathComponent)."
+        for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            let kind = rest.hasPrefix("tmp-") ? "tmp-" : rest.hasPrefix("old-") ? "old-" : nil
+            guard let kind, let pid = Int32(rest.dropFirst(kind.count)), !isRunning(pid) else { continue }
+            let url = parent.appendingPathComponent(name)
+            if kind == "old-", !fm.fileExists(atPath: target.path), Glibc.rename(url.path, target.path) == 0 { continue }
+            try? fm.removeItem(at: url)
+        }
+    }
+
+    static func isRunning(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
+
     /// Creates `directory` (and its parents) and proves a file can be created in it, so a read-only or missing
     /// output fails before hours of work rather than at the first save.
     public static func ensureWritableDirectory(_ directory: URL) throws {

@@ -104,6 +104,24 @@ final class AdapterValidationTests: XCTestCase {
         XCTAssertEqual(leftovers, [], "no staging or old directory left next to the target")
     }
 
+    /// A merge killed between renaming the user's directory aside and renaming the new one in: the next merge puts
+    /// the user's directory back (and then refuses to replace it without --force) and removes the dead staging.
+    func testAKilledMergeIsRecoveredByTheNextOne() throws {
+        let out = fm.temporaryDirectory.appendingPathComponent("lorakit-merge-killed-\(getpid())")
+        let parent = out.deletingLastPathComponent()
+        let (old, staging) = (parent.appendingPathComponent(".\(out.lastPathComponent).old-99999999"),
+                              parent.appendingPathComponent(".\(out.lastPathComponent).tmp-99999999"))
+        defer { for u in [out, old, staging] { try? fm.removeItem(at: u) } }
+        for dir in [old, staging] { try fm.createDirectory(at: dir, withIntermediateDirectories: true) }
+        try Data("mine".utf8).write(to: old.appendingPathComponent("notes.txt"))
+        XCTAssertThrowsError(try MergedModelWriter.merge(model: Self.llama.appendingPathComponent("model").path,
+                                                         adapter: Self.llama.appendingPathComponent("adapter"), to: out)) {
+            XCTAssertTrue("\($0)".contains("already exists"), "\($0)")
+        }
+        XCTAssertEqual(try String(contentsOf: out.appendingPathComponent("notes.txt"), encoding: .utf8), "mine")
+        XCTAssertFalse(fm.fileExists(atPath: old.path) || fm.fileExists(atPath: staging.path))
+    }
+
     /// An output under a regular file cannot be created by anyone (root included, unlike a chmod'ed directory).
     func testMergeIntoAnUnwritablePlaceNamesIt() throws {
         let blocker = fm.temporaryDirectory.appendingPathComponent("lorakit-blocker-\(getpid())")
