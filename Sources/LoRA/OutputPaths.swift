@@ -119,9 +119,7 @@ public enum OutputPaths {
     /// A Foundation error's reason without the NSCocoaErrorDomain noise: the POSIX message when there is one.
     public static func reason(_ error: Error) -> String {
         // LoRAKit's own typed errors already say what happened (and name the file).
-        if !(error is CocoaError), type(of: error) != NSError.self, let described = error as? CustomStringConvertible {
-            return described.description
-        }
+        if !(error is CocoaError), type(of: error) != NSError.self { return "\(error)" }
         let ns = error as NSError
         if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
             return String(cString: strerror(Int32(underlying.code)))
