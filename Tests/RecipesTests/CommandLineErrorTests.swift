@@ -77,6 +77,18 @@ final class CommandLineErrorTests: XCTestCase {
         XCTAssertEqual(Set(try fm.contentsOfDirectory(atPath: out.path)), ["config.json", "model.safetensors"])
     }
 
+    /// `lorakit validate` now loads the model and tokenizer and tokenizes the data: a max_seq_length beyond GPT-2's
+    /// position table (which trapped mid-training) is refused by key before any training.
+    func testValidateChecksPositionLimits() throws {
+        let recipe = Self.fixtures.appendingPathComponent("training/tiny-llama/recipe.yaml").path
+        let ok = try run(["validate", recipe])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(String(decoding: ok.stdout, as: UTF8.self).contains("vocabulary 256, tokenizer 256 tokens"), String(decoding: ok.stdout, as: UTF8.self))
+        let gpt2 = Self.fixtures.appendingPathComponent("parity/gpt2/model").path
+        try assertFails(["validate", recipe, "--set", "model=\(gpt2)", "--set", "training.max_seq_length=100"],
+                        mentioning: "training.max_seq_length")
+    }
+
     /// `lorakit inspect` on a BERT model (an encoder, no causal-LM head) used to fail; it needs the real MiniLM.
     func testInspectWorksOnBERT() throws {
         let cache = ProcessInfo.processInfo.environment["LORAKIT_CACHE"]
