@@ -118,6 +118,22 @@ public enum Checkpoint {
         }
     }
 
+    /// Resuming from `step` starts that run's future again: checkpoints after it are removed (renamed to trash
+    /// first), as metrics.jsonl drops its lines after `step`, so a later plain `--resume` cannot pick a checkpoint
+    /// whose metrics were dropped. A deterministic run re-creates them with the same bytes. Returns their names.
+    @discardableResult
+    public static func discardCheckpoints(after step: Int, in outputDir: URL) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: outputDir.path)) ?? []
+        let newer = names.compactMap { n -> Int? in n.hasPrefix("checkpoint-") ? Int(n.dropFirst("checkpoint-".count)) : nil }
+            .filter { $0 > step }.sorted()
+        for s in newer {
+            let trash = outputDir.appendingPathComponent(".checkpoint-\(s).trash-\(getpid())")
+            guard rename(directory(in: outputDir, step: s).path, trash.path) == 0 else { continue }
+            try? FileManager.default.removeItem(at: trash)
+        }
+        return newer.map { "checkpoint-\($0)" }
+    }
+
     /// Finishes what a killed run left half done in `outputDir` (call it holding the directory's lock): removes
     /// temporary checkpoint, staging and trash directories and temporary files, and puts back a complete
     /// checkpoint that was renamed aside when its replacement never arrived. Returns the names it handled.

@@ -75,6 +75,10 @@ public final class Trainer {
         state.configuration = configuration
         adapter.restoreRandomState(loaded.adapterRandomState)
         plan = Trainer.plan(trainExamples, configuration, epoch: state.epoch)
+        if let out = configuration.outputDir, dir.deletingLastPathComponent().standardizedFileURL.path == out.standardizedFileURL.path {
+            let dropped = Checkpoint.discardCheckpoints(after: state.globalStep, in: out)
+            if !dropped.isEmpty { reporter.message("resuming from step \(state.globalStep): removed the later \(dropped.joined(separator: ", "))") }
+        }
         metrics = try MetricsLog(url: configuration.outputDir?.appendingPathComponent("metrics.jsonl"), resumeStep: state.globalStep)
         lastCheckpoint = dir
         reporter.message("resumed from \(dir.path) at step \(state.globalStep)")
