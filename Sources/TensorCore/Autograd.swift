@@ -6,11 +6,14 @@ final class GradFn {
     let name: String
     let inputs: [Tensor]
     var backward: ((Tensor) -> [Tensor?])?
+    /// Where the profiler charges this op's backward (decided when the op ran, so LoRA's scope is kept).
+    let kind: OpKind
 
     init(_ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?]) {
         self.name = name
         self.inputs = inputs
         self.backward = backward
+        kind = Profiler.isEnabled ? (Profiler.scope ?? OpKind.of(op: name)) : .other
     }
 }
 
@@ -32,6 +35,7 @@ extension Tensor {
     /// The backward closure receives the output gradient and returns one gradient (or nil) per input.
     @discardableResult
     func recording(_ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        Profiler.mark(op: name)
         if GradMode.isEnabled && inputs.contains(where: \.needsGrad) {
             gradFn = GradFn(name, inputs, backward)
         }
@@ -62,7 +66,7 @@ extension Tensor {
         for t in order.reversed() {
             guard let g = pending.removeValue(forKey: ObjectIdentifier(t)) else { continue }
             if let fn = t.gradFn {
-                let grads = GradMode.withoutGrad { fn.backward!(g) }
+                let grads = Profiler.measure(fn.kind) { GradMode.withoutGrad { fn.backward!(g) } }
                 fn.backward = nil
                 for (input, grad) in zip(fn.inputs, grads) {
                     guard let grad, input.needsGrad else { continue }
