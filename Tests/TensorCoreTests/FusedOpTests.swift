@@ -1,5 +1,6 @@
 import XCTest
-@testable import TensorCore
+import Foundation
+import TensorCore
 
 /// The fused and chunked ops added for speed and memory: values against the unfused composition, gradients by
 /// central finite differences (`checkGradients`).
@@ -35,6 +36,19 @@ final class FusedOpTests: XCTestCase {
         XCTAssertEqual(Array(hidden.grad!.scalars[6..<9]), [0, 0, 0], "an ignored row gets a zero gradient")
         let none = linearCrossEntropy(hidden, weight: weight, labels: IntTensor([-100, -100, -100, -100] as [Int], shape: [4]))
         XCTAssertEqual(none.item, 0)
+    }
+}
+
+/// The vectorised exact GELU against the scalar erff formula (A&S 7.1.26 erf: ≤ 1.5e-7 absolute, so GELU within
+/// 2e-7 · (1 + |x|)); its gradient is checked in OpGradientTests.testActivations.
+final class VectorGELUTests: XCTestCase {
+    func testGELUMatchesScalarErf() {
+        let x = Tensor((0..<4001).map { Float($0 - 2000) / 250 }, shape: [4001])  // −8 … 8, with a scalar tail
+        let y = GradMode.withoutGrad { x.gelu() }
+        for i in 0..<x.count {
+            let v = x.data[i], reference = 0.5 * v * (1 + erff(v * Float(M_SQRT1_2)))
+            XCTAssertEqual(y.data[i], reference, accuracy: 2e-7 * (1 + abs(v)), "gelu(\(v))")
+        }
     }
 }
 

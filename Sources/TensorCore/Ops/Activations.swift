@@ -15,13 +15,22 @@ extension Tensor {
         }
     }
 
-    /// GELU with the exact erf form (BERT's "gelu"): x · Φ(x).
+    /// GELU with the exact erf form (BERT's "gelu"): x · Φ(x), vectorised (`VectorMath.gelu`).
     public func gelu() -> Tensor {
-        pointwise("gelu", { x in 0.5 * x * (1 + erff(x * Float(M_SQRT1_2))) }, derivative: { x in
-            let cdf = 0.5 * (1 + erff(x * Float(M_SQRT1_2)))
-            let pdf = expf(-0.5 * x * x) * Float(0.3989422804014327)
-            return cdf + x * pdf
-        })
+        let x = self
+        let out = Tensor(uninitialized: shape)
+        let (px, po) = (x.data, out.data)
+        Parallel.forEachChunk(count, costPerItem: 8) { r in
+            VectorMath.gelu(px + r.lowerBound, into: po + r.lowerBound, count: r.count)
+        }
+        return out.recording("gelu", [x]) { g in
+            let dx = Tensor(uninitialized: x.shape)
+            let (pg, pd) = (g.data, dx.data)
+            Parallel.forEachChunk(x.count, costPerItem: 8) { r in
+                VectorMath.geluBackward(px + r.lowerBound, pg + r.lowerBound, into: pd + r.lowerBound, count: r.count)
+            }
+            return [dx]
+        }
     }
 
     /// GELU, tanh approximation (GPT-2's "gelu_new", PyTorch approximate="tanh").

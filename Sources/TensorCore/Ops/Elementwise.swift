@@ -7,6 +7,16 @@ extension Tensor {
             Parallel.forEachChunk(a.count) { r in for i in r { po[i] = op(pa[i], pb[i]) } }
             return out
         }
+        if b.rank == 1 && a.rank >= 1 && b.count == a.lastDim && a.lastDim > 1 {
+            // A vector along the last axis (a bias): rows in parallel, no index arithmetic.
+            let (n, rows) = (a.lastDim, a.rowCount)
+            let out = Tensor(uninitialized: a.shape)
+            let (pa, pb, po) = (a.data, b.data, out.data)
+            Parallel.forEachChunk(rows, costPerItem: n) { r in
+                for row in r { for j in 0..<n { po[row * n + j] = op(pa[row * n + j], pb[j]) } }
+            }
+            return out
+        }
         let shape = Broadcast.shape(a.shape, b.shape)
         let out = Tensor(uninitialized: shape)
         let (pa, pb, po) = (a.data, b.data, out.data)
