@@ -48,9 +48,11 @@ extension Tensor {
     /// Records `self` as computed from `inputs` when any of them needs a gradient. Ops call this on their output.
     /// The backward closure receives the output gradient and returns one gradient (or nil) per input.
     @discardableResult
-    func recording(_ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+    /// `always` records even when no input needs a gradient (a checkpointed block whose parameters train).
+    func recording(_ name: String, _ inputs: [Tensor], always: Bool = false,
+                   _ backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         Profiler.mark(op: name)
-        if GradMode.isEnabled && inputs.contains(where: \.needsGrad) {
+        if GradMode.isEnabled && (always || inputs.contains(where: \.needsGrad)) {
             gradFn = GradFn(name, inputs, backward)
         }
         return self

@@ -49,8 +49,13 @@ final class RandomReplay {
 public func checkpointed(_ inputs: [Tensor], _ block: @escaping ([Tensor]) -> Tensor) -> Tensor {
     guard GradMode.isEnabled else { return block(inputs) }
     let randomness = RandomReplay()
-    let out = GradMode.withoutGrad { randomness.run(replay: false) { block(inputs) } }
-    return out.recording("checkpoint", inputs) { g in
+    // The first run records its graph only to learn whether the output depends on something that trains — a
+    // parameter inside the block counts even when no input needs a gradient (the first decoder layer, whose input
+    // is a frozen embedding). The graph, and with it the block's activations, is dropped on return.
+    let first = randomness.run(replay: false) { block(inputs) }
+    guard first.needsGrad else { return first }
+    let out = first.detached()
+    return out.recording("checkpoint", inputs, always: true) { g in
         GradMode.withGrad {
             let replay = inputs.map { x -> Tensor in
                 let d = x.detached()

@@ -119,6 +119,20 @@ final class CheckpointedDropoutTests: XCTestCase {
         XCTAssertEqual(box.generator, after, "the recomputation does not advance the caller's generator again")
     }
 
+    /// A block whose input is constant but whose parameter trains (the first decoder layer over a frozen
+    /// embedding) still passes gradients to that parameter.
+    func testParametersTrainWhenNoInputNeedsAGradient() {
+        let w = randomTensor([6, 6], seed: 66), x = randomTensor([4, 6], seed: 67)
+        func block(_ t: [Tensor]) -> Tensor { t[0].linear(w).silu() }
+        w.requiresGrad = true
+        block([x]).sum().backward()
+        let plain = w.grad!.scalars
+        w.grad = nil
+        checkpointed([x], block).sum().backward()
+        XCTAssertEqual(w.grad?.scalars, plain)
+        XCTAssertNil(x.grad)
+    }
+
     func testRecomputationReplaysFusedLoRADropout() {
         let w = randomTensor([5, 6], seed: 62), a = randomTensor([2, 6], seed: 63), b = randomTensor([5, 2], seed: 64)
         let x = randomTensor([4, 6], seed: 65)
