@@ -124,3 +124,40 @@ extension VectorMath {
         }
     }
 }
+
+extension VectorMath {
+    /// out = silu(gate) ⊙ up over n elements, σ(x) = 1 / (1 + e^(−x)) with exp16.
+    public static func swiglu(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let x = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD16<Float>.self)
+            let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD16<Float>.self)
+            let s = 1 / (1 + exp16(-x))
+            UnsafeMutableRawPointer(out + i).storeBytes(of: x * s * u, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < n { let x = gate[i]; out[i] = x / (1 + expf(-x)) * up[i]; i += 1 }
+    }
+
+    /// The SwiGLU gradients for output gradient g: dUp = g · silu(gate), dGate = g · up · σ(gate)(1 + gate(1 − σ)).
+    /// Either output may be nil (its input needs no gradient).
+    public static func swigluBackward(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                                      dGate: UnsafeMutablePointer<Float>?, dUp: UnsafeMutablePointer<Float>?, count n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let x = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD16<Float>.self)
+            let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD16<Float>.self)
+            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+            let s = 1 / (1 + exp16(-x))
+            if let dUp { UnsafeMutableRawPointer(dUp + i).storeBytes(of: gv * x * s, as: SIMD16<Float>.self) }
+            if let dGate { UnsafeMutableRawPointer(dGate + i).storeBytes(of: gv * u * s * (1 + x * (1 - s)), as: SIMD16<Float>.self) }
+            i += 16
+        }
+        while i < n {
+            let x = gate[i], s = 1 / (1 + expf(-x))
+            dUp?[i] = g[i] * x * s
+            dGate?[i] = g[i] * up[i] * s * (1 + x * (1 - s))
+            i += 1
+        }
+    }
+}

@@ -52,6 +52,20 @@ final class VectorGELUTests: XCTestCase {
     }
 }
 
+/// The vectorised SwiGLU over several 16-lane blocks plus a scalar tail: value against the scalar formula (1e-6
+/// relative, exp16 is within 2 ulp of expf) and gradients by finite differences.
+final class VectorSwiGLUTests: XCTestCase {
+    func testSwiGLUValuesAndGradients() {
+        let gate = randomTensor([5, 9], seed: 92, std: 3), up = randomTensor([5, 9], seed: 93)
+        let y = GradMode.withoutGrad { swiglu(gate: gate, up: up) }
+        for i in 0..<y.count {
+            let x = gate.data[i], reference = x / (1 + expf(-x)) * up.data[i]
+            XCTAssertEqual(y.data[i], reference, accuracy: 1e-6 * max(1, abs(reference)))
+        }
+        checkGradients("swiglu, vector lanes", inputs: [gate, up]) { swiglu(gate: gate, up: up) }
+    }
+}
+
 /// The fused LoRA linear op against base + scale · B(A(dropout(x))) built from plain ops.
 final class LoRALinearOpTests: XCTestCase {
     func unfused(_ x: Tensor, _ w: Tensor, _ inputMajor: Bool, _ bias: Tensor?, _ a: Tensor, _ b: Tensor, _ s: Float,

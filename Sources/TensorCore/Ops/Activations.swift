@@ -60,24 +60,21 @@ extension Tensor {
     }
 }
 
-/// SwiGLU as Llama's MLP uses it: silu(gate) ⊙ up, fused so the silu output is never stored.
+/// SwiGLU as Llama's MLP uses it: silu(gate) ⊙ up, fused so the silu output is never stored, vectorised with exp16.
 public func swiglu(gate: Tensor, up: Tensor) -> Tensor {
     precondition(gate.shape == up.shape, "swiglu gate \(gate.shape) vs up \(up.shape)")
     let out = Tensor(uninitialized: gate.shape)
     let (pg, pu, po) = (gate.data, up.data, out.data)
     Parallel.forEachChunk(gate.count, costPerItem: 8) { r in
-        for i in r { let x = pg[i]; po[i] = x / (1 + expf(-x)) * pu[i] }
+        VectorMath.swiglu(pg + r.lowerBound, pu + r.lowerBound, into: po + r.lowerBound, count: r.count)
     }
     return out.recording("swiglu", [gate, up]) { g in
         let dGate = gate.needsGrad ? Tensor(uninitialized: gate.shape) : nil
         let dUp = up.needsGrad ? Tensor(uninitialized: up.shape) : nil
-        let pgr = g.data
+        let (pgr, pdg, pdu) = (g.data, dGate?.data, dUp?.data)
         Parallel.forEachChunk(gate.count, costPerItem: 8) { r in
-            for i in r {
-                let x = pg[i], s = 1 / (1 + expf(-x))
-                dUp?.data[i] = pgr[i] * x * s
-                dGate?.data[i] = pgr[i] * pu[i] * s * (1 + x * (1 - s))
-            }
+            let o = r.lowerBound
+            VectorMath.swigluBackward(pg + o, pu + o, pgr + o, dGate: pdg.map { $0 + o }, dUp: pdu.map { $0 + o }, count: r.count)
         }
         return [dGate, dUp]
     }
