@@ -97,6 +97,9 @@ public enum LossComputation {
             start += batchSize
             batches += 1
         }
+        // Evaluation batches are padded to their own lengths, so their buffers rarely fit a training step's shapes:
+        // return them rather than keep them idle (resident) in the pool for the rest of the run.
+        Tensor.releaseCachedBuffers()
         let isClassification = examples[0].classLabel != nil
         return EvaluationResult(loss: total / Double(max(targets, 1)), targetCount: targets,
                                 accuracy: isClassification ? Double(correct) / Double(max(targets, 1)) : nil,
