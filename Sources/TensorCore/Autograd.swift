@@ -1,3 +1,5 @@
+import Foundation
+
 /// One recorded operation: where its inputs' gradients go and a closure mapping the output gradient to them.
 ///
 /// The node does not hold its input tensors: an intermediate input is reached through its own node, a leaf
@@ -31,9 +33,20 @@ final class GradFn {
     }
 }
 
-/// Switches graph recording on and off (inference, optimizer updates, evaluation).
+/// Switches graph recording on and off (inference, optimizer updates, evaluation), per thread: a server decoding
+/// on one thread without gradients must not switch recording off for a training step on another.
 public enum GradMode {
-    nonisolated(unsafe) public internal(set) static var isEnabled = true
+    /// Recording is on unless this thread's slot holds a mark; a fresh thread records, like PyTorch's default.
+    private static let disabledKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    public internal(set) static var isEnabled: Bool {
+        get { pthread_getspecific(disabledKey) == nil }
+        set { pthread_setspecific(disabledKey, newValue ? nil : UnsafeRawPointer(bitPattern: 1)) }
+    }
 
     /// Runs `body` without recording operations, like `torch.no_grad()`.
     public static func withoutGrad<T>(_ body: () throws -> T) rethrows -> T {
@@ -47,8 +60,8 @@ public enum GradMode {
 extension Tensor {
     /// Records `self` as computed from `inputs` when any of them needs a gradient. Ops call this on their output.
     /// The backward closure receives the output gradient and returns one gradient (or nil) per input.
-    @discardableResult
     /// `always` records even when no input needs a gradient (a checkpointed block whose parameters train).
+    @discardableResult
     func recording(_ name: String, _ inputs: [Tensor], always: Bool = false,
                    _ backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         Profiler.mark(op: name)
