@@ -127,9 +127,11 @@ final class FalconBlock: Module {
 }
 
 /// FalconForCausalLM / FalconForSequenceClassification / FalconModel.
-public final class FalconModel: Module, ArchitectureModel {
+public final class FalconModel: Module, ArchitectureModel, GradientCheckpointable, ChunkedLossModel {
     public let head: TaskHead
     let c: FalconConfiguration
+    /// Recompute each block during backward instead of keeping its activations.
+    public var gradientCheckpointing = false
 
     init(_ c: FalconConfiguration, head: TaskHead) {
         self.c = c
@@ -156,7 +158,10 @@ public final class FalconModel: Module, ArchitectureModel {
 
     var body: Module { head == .base ? self : child("transformer", as: Module.self) }
 
-    public func forward(_ input: ModelInput) -> Tensor {
+    public var outputHead: Module? { head == .causalLM ? child("lm_head") : nil }
+
+    /// ln_f's output (B, T, hidden).
+    public func hiddenStates(_ input: ModelInput) -> Tensor {
         let t = body
         let past = input.cache?.length ?? 0
         let positions = input.positionIDs ?? ModelInput.defaultPositions(batch: input.batchSize, length: input.length, offset: past)
@@ -164,8 +169,19 @@ public final class FalconModel: Module, ArchitectureModel {
         let mask = AttentionMask(causal: true, keyPadding: input.keyPaddingMask(pastLength: past), segments: input.segmentIDs)
         var h = t.child("word_embeddings", as: Embedding.self)(input.inputIDs)
         let blocks: ModuleList<FalconBlock> = t.child("h")
-        for i in 0..<blocks.count { h = blocks[i](h, rope: rope, mask: mask, cache: input.cache, layer: i) }
-        h = t.child("ln_f", as: LayerNorm.self)(h)
+        for i in 0..<blocks.count {
+            let block = blocks[i]
+            if gradientCheckpointing && input.cache == nil {
+                h = checkpointed([h]) { block($0[0], rope: rope, mask: mask, cache: nil, layer: i) }
+            } else {
+                h = block(h, rope: rope, mask: mask, cache: input.cache, layer: i)
+            }
+        }
+        return t.child("ln_f", as: LayerNorm.self)(h)
+    }
+
+    public func forward(_ input: ModelInput) -> Tensor {
+        let h = hiddenStates(input)
         switch head {
         case .causalLM: return linear("lm_head")(h)
         case .sequenceClassification: return linear("score")(h.gatherRows(input.lastTokenIndices(padTokenID: c.padTokenID)))

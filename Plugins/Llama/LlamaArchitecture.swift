@@ -83,7 +83,7 @@ public enum LlamaArchitecture: ArchitecturePlugin {
 }
 
 /// LlamaForCausalLM / LlamaForSequenceClassification / LlamaModel, depending on the head.
-public final class LlamaModel: Module, ArchitectureModel, GradientCheckpointable {
+public final class LlamaModel: Module, ArchitectureModel, GradientCheckpointable, ChunkedLossModel {
     public let head: TaskHead
     let config: LlamaConfiguration
 
@@ -112,8 +112,11 @@ public final class LlamaModel: Module, ArchitectureModel, GradientCheckpointable
         set { child("model", as: LlamaBackbone.self).gradientCheckpointing = newValue }
     }
 
+    public func hiddenStates(_ input: ModelInput) -> Tensor { child("model", as: LlamaBackbone.self)(input) }
+    public var outputHead: Module? { head == .causalLM ? child("lm_head") : nil }
+
     public func forward(_ input: ModelInput) -> Tensor {
-        let hidden = child("model", as: LlamaBackbone.self)(input)
+        let hidden = hiddenStates(input)
         switch head {
         case .causalLM:
             return linear("lm_head")(hidden)
