@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Two "hosts" on one machine: two network namespaces joined by a veth pair (10.203.0.1 and 10.203.0.2, addresses
+# that exist only inside them), each with its own hostname. mpirun starts in host A, reaches host B through
+# scripts/mpi/netns-agent.sh (instead of ssh), and the ranks talk over Open MPI's TCP transport only (no shared
+# memory). The run must give the same losses and adapter as one process with the same global batch. Needs root
+# (ip netns); removes the namespaces on exit. About a minute.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$(realpath "${LORAKIT:-.build/release/lorakit}")
+recipe=Tests/Fixtures/training/tiny-llama/recipe.yaml
+work=$(mktemp -d /tmp/lorakit-netns-check.XXXXXX)
+cleanup() {
+    ip netns del lorakit-hostA 2>/dev/null || true
+    ip netns del lorakit-hostB 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+cleanup; mkdir -p "$work"
+ip netns add lorakit-hostA
+ip netns add lorakit-hostB
+ip link add lk-veth-a type veth peer name lk-veth-b
+ip link set lk-veth-a netns lorakit-hostA
+ip link set lk-veth-b netns lorakit-hostB
+ip -n lorakit-hostA addr add 10.203.0.1/24 dev lk-veth-a
+ip -n lorakit-hostB addr add 10.203.0.2/24 dev lk-veth-b
+ip -n lorakit-hostA link set lo up
+ip -n lorakit-hostB link set lo up
+ip -n lorakit-hostA link set lk-veth-a up
+ip -n lorakit-hostB link set lk-veth-b up
+printf '10.203.0.1 slots=1\n10.203.0.2 slots=1\n' > "$work/hostfile"
+common=(--set lora.lora_dropout=0 --set training.max_steps=8 --set training.gradient_accumulation_steps=2
+        --set eval.every=4 --set save.save_every=4)
+
+"$bin" train "$recipe" "${common[@]}" --set training.batch_size=4 --set save.output_dir="$work/one" > "$work/one.log" 2>&1 \
+    || { cat "$work/one.log"; exit 1; }
+echo "netns-check: mpirun over TCP between namespaces lorakit-hostA and lorakit-hostB"
+timeout 300 ip netns exec lorakit-hostA unshare --uts sh -c 'hostname lorakit-hostA && exec "$@"' sh \
+    mpirun --allow-run-as-root --hostfile "$work/hostfile" -np 2 --map-by node \
+    --mca plm_rsh_agent "$PWD/scripts/mpi/netns-agent.sh" --mca plm_rsh_no_tree_spawn 1 \
+    --mca btl tcp,self --mca btl_tcp_if_include 10.203.0.0/24 --mca oob_tcp_if_include 10.203.0.0/24 \
+    --mca pml ob1 -x PATH \
+    "$bin" train "$PWD/$recipe" "${common[@]}" --set training.batch_size=2 --set save.output_dir="$work/two" \
+    > "$work/two.log" 2>&1 || { cat "$work/two.log"; exit 1; }
+grep -E "ranks, parameters identical|gradient all-reduce" "$work/two.log"
+python3 scripts/mpi/compare-runs.py "$work/one" "$work/two" checkpoint-8
+echo "netns-check: passed"
