@@ -33,12 +33,18 @@ common=(--set lora.lora_dropout=0 --set training.max_steps=8 --set training.grad
 
 "$bin" train "$recipe" "${common[@]}" --set training.batch_size=4 --set save.output_dir="$work/one" > "$work/one.log" 2>&1 \
     || { cat "$work/one.log"; exit 1; }
+# mpirun as host A would run it: its own hostname, only host A's interface.
+on_host_a=(timeout 300 ip netns exec lorakit-hostA unshare --uts sh -c 'hostname lorakit-hostA && exec "$@"' sh)
+mpi=(mpirun --allow-run-as-root --hostfile "$work/hostfile" -np 2 --map-by node
+     --mca plm_rsh_agent "$PWD/scripts/mpi/netns-agent.sh" --mca plm_rsh_no_tree_spawn 1
+     --mca btl tcp,self --mca btl_tcp_if_include 10.203.0.0/24 --mca oob_tcp_if_include 10.203.0.0/24 --mca pml ob1)
+# Each rank must run in its own namespace: rank r sees only its own 10.203.0.x address.
+placement=$("${on_host_a[@]}" "${mpi[@]}" sh -c 'echo "rank $OMPI_COMM_WORLD_RANK on $(hostname) $(ip -4 -o addr show | grep -o "10\.203\.0\.[0-9]*")"')
+echo "$placement"
+grep -qx "rank 0 on lorakit-hostA 10.203.0.1" <<< "$placement" && grep -qx "rank 1 on lorakit-hostB 10.203.0.2" <<< "$placement" \
+    || { echo "netns-check: the ranks did not run one per namespace"; exit 1; }
 echo "netns-check: mpirun over TCP between namespaces lorakit-hostA and lorakit-hostB"
-timeout 300 ip netns exec lorakit-hostA unshare --uts sh -c 'hostname lorakit-hostA && exec "$@"' sh \
-    mpirun --allow-run-as-root --hostfile "$work/hostfile" -np 2 --map-by node \
-    --mca plm_rsh_agent "$PWD/scripts/mpi/netns-agent.sh" --mca plm_rsh_no_tree_spawn 1 \
-    --mca btl tcp,self --mca btl_tcp_if_include 10.203.0.0/24 --mca oob_tcp_if_include 10.203.0.0/24 \
-    --mca pml ob1 -x PATH \
+"${on_host_a[@]}" "${mpi[@]}" \
     "$bin" train "$PWD/$recipe" "${common[@]}" --set training.batch_size=2 --set save.output_dir="$work/two" \
     > "$work/two.log" 2>&1 || { cat "$work/two.log"; exit 1; }
 grep -E "ranks, parameters identical|gradient all-reduce" "$work/two.log"
