@@ -3,7 +3,8 @@
 # that exist only inside them), each with its own hostname. mpirun starts in host A, reaches host B through
 # scripts/mpi/netns-agent.sh (instead of ssh), and the ranks talk over Open MPI's TCP transport only (no shared
 # memory). The run must give the same losses and adapter as one process with the same global batch. Needs root
-# (ip netns); removes the namespaces on exit. About a minute.
+# (ip netns); removes the namespaces on exit. About a minute. With --bench it then times the gradient all-reduce
+# over that TCP link (`lorakit bench allreduce`; wrap it in flock like every benchmark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${LORAKIT:-.build/release/lorakit}")
@@ -50,3 +51,6 @@ echo "netns-check: mpirun over TCP between namespaces lorakit-hostA and lorakit-
 grep -E "ranks, parameters identical|gradient all-reduce" "$work/two.log"
 python3 scripts/mpi/compare-runs.py "$work/one" "$work/two" checkpoint-8
 echo "netns-check: passed"
+if [ "${1:-}" = --bench ]; then
+    "${on_host_a[@]}" "${mpi[@]}" "$bin" bench allreduce --repeats 20
+fi
