@@ -7,7 +7,7 @@
 #     must end where the uninterrupted run of test 1 ended (the checkpoint stores the global data position).
 #  3. A killed rank: SIGKILL to rank 1 mid-run ends the whole job within 60 s with a message, and the last
 #     checkpoint resumes.
-#  4. A hung rank: SIGSTOP on rank 1 with LORAKIT_MPI_TIMEOUT=5 ends the job through rank 0's collective watchdog.
+#  4. A hung rank: SIGSTOP on rank 1 with LORAKIT_MPI_TIMEOUT=10 ends the job through rank 0's collective watchdog.
 #
 # LoRA dropout is set to 0 in the equivalence runs: ranks draw their own dropout masks (as DDP does), so with
 # dropout a 2-rank run is a different (equally valid) sample of masks than a 1-process run.
@@ -52,7 +52,7 @@ rank1_of() {
 }
 fault_run() {  # $1 name, $2 signal: the job must end within 60 s of the signal, with a non-zero status
     local out="$work/$1" start job victim
-    LORAKIT_MPI_TIMEOUT=5 "${mpi[@]}" -x LORAKIT_MPI_TIMEOUT "$bin" train "$recipe" --set training.max_steps=100000 \
+    LORAKIT_MPI_TIMEOUT=10 "${mpi[@]}" -x LORAKIT_MPI_TIMEOUT "$bin" train "$recipe" --set training.max_steps=100000 \
         --set training.batch_size=2 --set save.save_every=5 --set eval.every=1000 --set save.output_dir="$out" \
         > "$out.log" 2>&1 &
     job=$!
@@ -81,7 +81,7 @@ check fault_run killed KILL
 grep -m2 -iE "signal 9|killed" "$work/killed.log" || true
 label="after the killed rank, the last checkpoint resumes"
 check resumes killed
-label="a hung rank (SIGSTOP) ends the job through the collective watchdog (LORAKIT_MPI_TIMEOUT=5)"
+label="a hung rank (SIGSTOP) ends the job through the collective watchdog (LORAKIT_MPI_TIMEOUT=10)"
 check fault_run hung STOP
 grep -m1 -o "lorakit rank [0-9]*: the other ranks did not join[^;]*" "$work/hung.log" || { echo "mpi-check: no watchdog message in hung.log"; failures=$((failures + 1)); }
 
