@@ -45,9 +45,12 @@ label="resume with N 2 → 1 continues the global data order (steps 5–8 and th
 check python3 scripts/mpi/compare-runs.py "$work/one" "$work/switch" checkpoint-8 --from-step 5
 
 # Faults: a long run (checkpoint every 5 updates); rank 1 is the child of mpirun whose environment says so.
-rank1_of() {
-    for p in $(pgrep -P "$1" || true); do
-        tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && { echo "$p"; return; }
+rank1_of() {  # from /proc, as a fresh machine may lack procps
+    local stat pid
+    for stat in /proc/[0-9]*/stat; do
+        pid=${stat#/proc/}; pid=${pid%/stat}
+        [ "$(cut -d' ' -f4 "$stat" 2>/dev/null)" = "$1" ] || continue
+        tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && { echo "$pid"; return; }
     done
 }
 fault_run() {  # $1 name, $2 signal: the job must end within 60 s of the signal, with a non-zero status

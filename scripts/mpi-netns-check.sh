@@ -29,8 +29,8 @@ ip -n lorakit-hostA addr add 10.203.0.1/24 dev lk-veth-a
 ip -n lorakit-hostB addr add 10.203.0.2/24 dev lk-veth-b
 # After a network cut, mpirun waits for its unreachable daemon until the kernel gives up retransmitting to it
 # (net.ipv4.tcp_retries2: 15 by default, about 15 minutes). It is a per-namespace setting: 5 (about 13 s) here only.
-ip netns exec lorakit-hostA sysctl -qw net.ipv4.tcp_retries2=5
-ip netns exec lorakit-hostB sysctl -qw net.ipv4.tcp_retries2=5
+ip netns exec lorakit-hostA sh -c 'echo 5 > /proc/sys/net/ipv4/tcp_retries2'
+ip netns exec lorakit-hostB sh -c 'echo 5 > /proc/sys/net/ipv4/tcp_retries2'
 ip -n lorakit-hostA link set lo up
 ip -n lorakit-hostB link set lo up
 ip -n lorakit-hostA link set lk-veth-a up
