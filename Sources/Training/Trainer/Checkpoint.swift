@@ -17,11 +17,17 @@ public struct TrainerState: Codable, Equatable {
     public var evalsWithoutImprovement: Int
     /// The resolved configuration ("auto" replaced by numbers), so a resume uses the same batch size and rate.
     public var configuration: TrainerConfiguration
+    /// The global data position: items (examples or packed rows) of the epoch's seeded order already trained on,
+    /// over all ranks. Absent in checkpoints written before data-parallel training (position = batch_index × batch).
+    public var dataPosition: Int?
+    /// Ranks that trained together up to this checkpoint (absent = 1).
+    public var worldSize: Int?
 
     enum CodingKeys: String, CodingKey {
         case globalStep = "global_step", epoch, batchIndex = "batch_index", optimizerSteps = "optimizer_steps"
         case adapterRandomState = "adapter_rng_state", bestEvalLoss = "best_eval_loss", bestCheckpoint = "best_checkpoint"
         case evalsWithoutImprovement = "evals_without_improvement", configuration
+        case dataPosition = "data_position", worldSize = "world_size"
     }
 }
 
