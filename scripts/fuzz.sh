@@ -83,6 +83,7 @@ build() {
         harness jsonl "$mods/Training.o" "$mods/ModelFormats.o" $(pkg-config --libs json-c) ;;
     configs)
         module ModelFormats Sources/ModelFormats/*.swift
+        # Reading and writing only (LoRAConfig+Validation needs LoRAModel's error type, i.e. the whole LoRA layer).
         module LoRA Sources/LoRA/LoRAConfig.swift Sources/LoRA/LoRAConfig+JSON.swift Sources/LoRA/LoRAConfig+Codable.swift
         harness configs "$mods/LoRA.o" "$mods/ModelFormats.o" ;;
     *) echo "fuzz: unknown harness '$1' (one of: ${all[*]})" >&2; exit 1 ;;
