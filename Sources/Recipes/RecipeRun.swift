@@ -29,6 +29,7 @@ public final class RecipeRun {
         reporter.message(String(format: "model %@ (%@) loaded in %.1f s", recipe.model, loaded.plugin.name, Date().timeIntervalSince(started)))
         let prepared = Date()
         data = try PreparedData.prepare(recipe, tokenizer: tokenizer, format: format)
+        for note in try RecipeChecks.check(recipe, model: loaded, tokenizer: setup.tokenizer, data: data) { reporter.warning(note) }
         reporter.message(String(format: "data: %@ (%.1f s)", data.summary, Date().timeIntervalSince(prepared)))
     }
 
@@ -132,8 +133,12 @@ public final class RecipeRun {
         return latest
     }
 
-    /// Builds the trainer with a fresh adapter, restored from `resume` when given.
-    public func makeTrainer(resume: URL? = nil) throws -> (trainer: Trainer, lora: LoRAModel) {
+    /// Builds the trainer with a fresh adapter, restored from `resume` when given. The trainer holds the lock of
+    /// output_dir; a fresh run refuses an output_dir with an earlier run's checkpoints unless `force`.
+    public func makeTrainer(resume: URL? = nil, force: Bool = false) throws -> (trainer: Trainer, lora: LoRAModel) {
+        // Rank 0 alone owns output_dir under mpirun (the other ranks write nothing there).
+        let lock = communicator.isMain ? try Checkpoint.prepareOutputDirectory(recipe.save.outputDir, resuming: resume != nil, force: force,
+                                                                               report: reporter.message) : nil
         let lora = try injectAdapter()
         reporter.message(lora.trainableParametersSummary())
         var resolved: TrainerConfiguration?
@@ -152,6 +157,7 @@ public final class RecipeRun {
         let trainer = try Trainer(model: model.model, adapter: lora.trainerHooks(), configuration: c, train: data.train,
                                   validation: data.validation, padID: padID, reporter: reporter, communicator: communicator)
         trainer.extraCheckpointFiles["recipe.yaml"] = Data(recipe.resolvedText.utf8)
+        trainer.outputLock = lock
         if let resume { try trainer.resume(from: resume) }
         return (trainer, lora)
     }
@@ -164,14 +170,15 @@ public final class RecipeRun {
         model.model.setTraining(false)
         defer { model.model.setTraining(wasTraining) }
         let ids = try format.promptIDs(s.prompt, tokenizer: tokenizer)
+        // The generator stops at the model's context (RecipeChecks warned about it up front).
         return try model.generator(tokenizer: tokenizer).generate(promptIDs: ids, maxTokens: s.maxNewTokens).text
     }
 
     /// Trains as the recipe says (continuing from `resume` when given) and reports eval loss and the sample
     /// before and after. `stoppingAt` interrupts after that update with a checkpoint (used to test resuming).
     @discardableResult
-    public func train(resume: URL? = nil, stoppingAt: Int? = nil) throws -> TrainingSummary {
-        let (trainer, _) = try makeTrainer(resume: resume)
+    public func train(resume: URL? = nil, stoppingAt: Int? = nil, force: Bool = false) throws -> TrainingSummary {
+        let (trainer, _) = try makeTrainer(resume: resume, force: force)
         let c = trainer.configuration
         reporter.message("training: \(c.maxSteps) updates of \(c.batchSize)×" + (communicator.size > 1 ? "\(communicator.size) ranks×" : "") + "\(c.gradientAccumulationSteps) "
             + (c.packing ? "packed rows" : "examples") + " (≤ \(c.maxSeqLength) tokens), learning rate \(c.learningRate), "
@@ -180,6 +187,7 @@ public final class RecipeRun {
         if let before { reporter.message("sample before training: \(recipe.sample!.prompt)\n→ \(before)") }
         let summary = try trainer.train(stoppingAt: stoppingAt)
         if let stoppingAt, summary.steps == stoppingAt, summary.steps < c.maxSteps { return summary }
+        if summary.alreadyFinished { return summary }
         if let a = summary.initialEval, let b = summary.finalEval {
             reporter.message(String(format: "eval loss: %.4f before → %.4f after (%+.1f%%), perplexity %.2f → %.2f", a.loss, b.loss,
                                     100 * (b.loss - a.loss) / a.loss, a.perplexity, b.perplexity))

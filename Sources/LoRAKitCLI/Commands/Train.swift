@@ -15,10 +15,12 @@ struct Train: ParsableCommand {
     /// `--resume [DIR]`: a flag plus an optional positional, since an option cannot have an optional value.
     @Flag(help: "Continue from the latest checkpoint in output_dir, or from DIR when given after it.") var resume = false
     @Argument(help: ArgumentHelp("With --resume: a checkpoint directory (or an output_dir).", valueName: "DIR")) var resumeDirectory: String?
+    @Flag(help: "Start over in an output_dir that holds an earlier run (its checkpoints and metrics are deleted).") var force = false
     @Option(name: .customLong("stop-at"), help: "Stop after this update with a checkpoint (continue later with --resume).") var stopAt: Int?
 
     func run() throws {
         if resumeDirectory != nil && !resume { throw ValidationError("a checkpoint directory is given without --resume") }
+        if resume && force { throw ValidationError("--resume continues a run and --force deletes it: give one of them") }
         let communicator: any Communicator
         do { communicator = try MPILaunch.communicator() } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -32,10 +34,12 @@ struct Train: ParsableCommand {
             let run = try RecipeRun(recipe: r, reporter: ProgressReporter(mode: communicator.isMain ? .automatic : .quiet))
             run.communicator = communicator
             let checkpoint = resume ? try run.checkpointToResume(resumeDirectory) : nil
-            try run.train(resume: checkpoint, stoppingAt: stopAt)
+            try run.train(resume: checkpoint, stoppingAt: stopAt, force: force)
         } catch let error as TrainingError {
             fail(prefix, error, mpi)
         } catch let error as RecipeError {
+            fail(prefix, error, mpi)
+        } catch let error as OutputPathError {
             fail(prefix, error, mpi)
         } catch let error as DistributedError {
             fail(prefix, error, mpi)

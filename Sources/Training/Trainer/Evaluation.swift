@@ -1,6 +1,7 @@
 import Foundation
 import TensorCore
 import ArchitectureKit
+import NN
 
 /// Loss over held-out examples: token-weighted mean cross-entropy (what transformers reports as eval_loss when
 /// batches are weighted by their tokens), its perplexity, and accuracy for classification.
@@ -43,6 +44,15 @@ public enum LossComputation {
 
     /// Summed cross-entropy and, for classification, the argmax class of every row.
     public static func lossAndPredictions(_ model: any ArchitectureModel, _ batch: TrainingBatch) -> (loss: Tensor, predictions: [Int]) {
+        // A plain lm_head (not wrapped by LoRA or modules_to_save): project and score chunk by chunk, never holding
+        // the (B·T, vocab) logits or their gradient.
+        if !batch.isClassification, let chunked = model as? ChunkedLossModel, let head = chunked.outputHead as? Linear,
+           head.bias == nil {
+            let hidden = chunked.hiddenStates(batch.input)
+            let loss = linearCrossEntropy(hidden.reshaped([-1, hidden.lastDim]), weight: head.weight, labels: batch.targets,
+                                          ignoreIndex: ignoreIndex, reduction: .sum)
+            return (loss, [])
+        }
         let logits = model.forward(batch.input)
         // Causal LM: (B, T, V) → (B·T, V) against shifted targets; classification: (B, C) against class indices.
         let flat = batch.isClassification ? logits : logits.reshaped([-1, logits.lastDim])
@@ -95,6 +105,9 @@ public enum LossComputation {
                 if truth == p { correct += 1 }
             }
         }
+        // Evaluation batches are padded to their own lengths, so their buffers rarely fit a training step's shapes:
+        // return them rather than keep them idle (resident) in the pool for the rest of the run.
+        Tensor.releaseCachedBuffers()
         let isClassification = examples[0].classLabel != nil
         if communicator.size > 1 {
             // The confusion matrix grows with the classes seen: agree on its size, then sum it flattened.

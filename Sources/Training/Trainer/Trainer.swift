@@ -19,6 +19,8 @@ public final class Trainer {
     public var reporter: ProgressReporter
     /// Files stored in each checkpoint besides the tensors (the recipe).
     public var extraCheckpointFiles: [String: Data] = [:]
+    /// The output_dir lock, held as long as this trainer lives (`Checkpoint.prepareOutputDirectory`).
+    public var outputLock: OutputDirectoryLock?
     /// The ranks training together (`SingleProcess` unless launched by mpirun): each takes its shard of every
     /// global micro-batch, gradients and counts are summed over all, and rank 0 alone writes files and prints.
     public let communicator: any Communicator
@@ -90,6 +92,10 @@ public final class Trainer {
         state.dataPosition = loaded.dataPosition ?? loaded.batchIndex * a.batchSize
         adapter.restoreRandomState(loaded.adapterRandomState)
         plan = Trainer.plan(trainExamples, configuration, epoch: state.epoch)
+        if communicator.isMain, let out = configuration.outputDir, dir.deletingLastPathComponent().standardizedFileURL.path == out.standardizedFileURL.path {
+            let dropped = Checkpoint.discardCheckpoints(after: state.globalStep, in: out)
+            if !dropped.isEmpty { reporter.message("resuming from step \(state.globalStep): removed the later \(dropped.joined(separator: ", "))") }
+        }
         metrics = try MetricsLog(url: communicator.isMain ? configuration.outputDir?.appendingPathComponent("metrics.jsonl") : nil,
                                  resumeStep: state.globalStep)
         lastCheckpoint = dir
@@ -209,6 +215,19 @@ public final class Trainer {
         }
         var windowTokens = 0, windowStart = Date(), windowLoss = 0.0, windowSteps = 0, stoppedEarly = false
         let firstStep = state.globalStep
+        // Resuming a finished run: its final evaluation and checkpoint exist already; another would append a
+        // second final eval line to metrics.jsonl.
+        if firstStep >= c.maxSteps, let done = lastCheckpoint {
+            reporter.message("the run in \(done.path) already finished at step \(firstStep) of \(c.maxSteps); nothing to do")
+            // A kill between the final checkpoint and the loss curve leaves only the curve to draw.
+            if let dir = c.outputDir, !FileManager.default.fileExists(atPath: dir.appendingPathComponent("loss.svg").path) {
+                try FileManagerAtomic.write(Data(LossCurve.svg(metrics.records, title: "loss — \(dir.lastPathComponent)").utf8),
+                                            to: dir.appendingPathComponent("loss.svg"))
+            }
+            return TrainingSummary(steps: firstStep, initialEval: nil, finalEval: nil, lastCheckpoint: done,
+                                   bestCheckpoint: state.bestCheckpoint, warnings: [], stoppedEarly: false, seconds: 0,
+                                   alreadyFinished: true)
+        }
         while state.globalStep < c.maxSteps {
             let (loss, norm, tokens) = try step()
             let step = state.globalStep
@@ -309,4 +328,6 @@ public struct TrainingSummary {
     public var warnings: [String]
     public var stoppedEarly: Bool
     public var seconds: Double
+    /// A resume of a run that had already reached max_steps: nothing was trained or logged.
+    public var alreadyFinished = false
 }
