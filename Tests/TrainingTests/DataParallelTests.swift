@@ -25,10 +25,10 @@ final class DataParallelTests: XCTestCase {
         override init() {
             super.init()
             var g = SeededGenerator(seed: 1)
-            register("lm_head", Linear(inFeatures: 4, outFeatures: 128, bias: false))
-            register("embed_tokens", Embedding(count: 128, dimension: 4))
-            try! setParameter(at: "lm_head.weight", Tensor.normal([128, 4], std: 0.5, generator: &g))
-            try! setParameter(at: "embed_tokens.weight", Tensor.normal([128, 4], std: 0.5, generator: &g))
+            register("lm_head", Linear(inFeatures: 8, outFeatures: 128, bias: false))
+            register("embed_tokens", Embedding(count: 128, dimension: 8))
+            try! setParameter(at: "lm_head.weight", Tensor.normal([128, 8], std: 0.5, generator: &g))
+            try! setParameter(at: "embed_tokens.weight", Tensor.normal([128, 8], std: 0.5, generator: &g))
             setTrainable(true)
         }
         func forward(_ input: ModelInput) -> Tensor {
