@@ -32,13 +32,15 @@ public struct GPT2Configuration {
     var padTokenID: Int?
 
     init(_ c: ModelConfig) throws {
-        vocabularySize = try c.int("vocab_size")
-        hidden = try c.int("n_embd")
-        heads = try c.int("n_head")
-        layers = try c.int("n_layer")
-        positions = try c.int("n_positions", default: 1024)
-        inner = try c.int("n_inner", default: 4 * hidden)
-        eps = Float(try c.double("layer_norm_epsilon", default: 1e-5))
+        typealias L = ModelConfig.Limits
+        vocabularySize = try c.size("vocab_size", limit: L.vocabulary)
+        hidden = try c.size("n_embd", limit: L.width)
+        heads = try c.size("n_head", limit: L.heads)
+        try c.requireDivides(("n_head", heads), ("n_embd", hidden))
+        layers = try c.size("n_layer", limit: L.layers)
+        positions = try c.size("n_positions", default: 1024, limit: L.positions)
+        inner = try c.size("n_inner", default: 4 * hidden, limit: 4 * L.width)
+        eps = Float(try c.positive("layer_norm_epsilon", default: 1e-5))
         activation = try c.string("activation_function", default: "gelu_new")
         guard ["gelu_new", "gelu_pytorch_tanh", "gelu", "relu"].contains(activation) else {
             throw ArchitectureError.unsupported("\(c.source): activation_function \"\(activation)\" is not supported")

@@ -27,6 +27,8 @@ public enum LlamaArchitecture: ArchitecturePlugin {
         }
         let heads = try int("llama.attention.head_count")
         let hidden = try int("llama.embedding_length")
+        // config.json's checks (LlamaConfiguration) name the HF keys; this one guards the division just below.
+        guard heads > 0 else { throw ArchitectureError.badConfig("GGUF metadata: llama.attention.head_count is \(heads); it must be positive") }
         guard let vocab = m["tokenizer.ggml.tokens"]?.array?.count ?? m["llama.vocab_size"]?.int else {
             throw ArchitectureError.badConfig("GGUF metadata: neither tokenizer.ggml.tokens nor llama.vocab_size")
         }
