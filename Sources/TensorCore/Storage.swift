@@ -34,11 +34,16 @@ final class BufferPool: @unchecked Sendable {
     static let shared = BufferPool()
     /// Buffers below this many floats (1 MiB) are not pooled.
     static let minimumPooled = 1 << 18
-    /// Upper bound on idle pooled memory, in floats (2 GiB).
-    static let maximumIdle = 1 << 29
+    /// Upper bound on idle pooled memory, in floats (256 MiB). Idle buffers are resident memory: a larger bound let
+    /// buffers of shapes that never recur (each padded eval batch, each packed batch of another length) pile up to
+    /// gigabytes. Over the bound, the size classes used least recently are freed first.
+    static let maximumIdle = 1 << 26
 
     private var idle: [Int: [UnsafeMutablePointer<Float>]] = [:]
     private var idleFloats = 0
+    /// Size class → when it was last taken or given (a counter), for least-recently-used eviction.
+    private var lastUse: [Int: Int] = [:]
+    private var clock = 0
     private let lock = NSLock()
 
     init() {
@@ -65,6 +70,8 @@ final class BufferPool: @unchecked Sendable {
     func take(capacity: Int) -> UnsafeMutablePointer<Float> {
         if capacity >= Self.minimumPooled {
             lock.lock()
+            clock += 1
+            lastUse[capacity] = clock
             if let p = idle[capacity]?.popLast() {
                 idleFloats -= capacity
                 lock.unlock()
@@ -78,13 +85,20 @@ final class BufferPool: @unchecked Sendable {
     func give(_ p: UnsafeMutablePointer<Float>, capacity: Int) {
         if capacity >= Self.minimumPooled {
             lock.lock()
-            if idleFloats + capacity <= Self.maximumIdle {
-                idle[capacity, default: []].append(p)
-                idleFloats += capacity
-                lock.unlock()
-                return
+            defer { lock.unlock() }
+            guard capacity <= Self.maximumIdle else { UnsafeMutableRawPointer(p).deallocate(); return }
+            clock += 1
+            lastUse[capacity] = clock
+            idle[capacity, default: []].append(p)
+            idleFloats += capacity
+            while idleFloats > Self.maximumIdle {
+                // The stalest class that still holds buffers (this one last: it was just used).
+                guard let victim = idle.filter({ !$0.value.isEmpty }).min(by: { lastUse[$0.key, default: 0] < lastUse[$1.key, default: 0] })?.key,
+                      let q = idle[victim]?.popLast() else { break }
+                idleFloats -= victim
+                UnsafeMutableRawPointer(q).deallocate()
             }
-            lock.unlock()
+            return
         }
         UnsafeMutableRawPointer(p).deallocate()
     }
@@ -96,6 +110,7 @@ final class BufferPool: @unchecked Sendable {
         for (_, list) in idle { for p in list { UnsafeMutableRawPointer(p).deallocate() } }
         idle = [:]
         idleFloats = 0
+        lastUse = [:]
     }
 }
 
