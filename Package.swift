@@ -21,11 +21,13 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // oneDNN: the default GEMM backend. Debian's libdnnl-dev ships no dnnl.pc, so no pkgConfig here.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CICU", path: "Sources/CICU", pkgConfig: "icu-uc", providers: [.apt(["libicu-dev"])]),
         .systemLibrary(name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
 
         // Core layers, bottom up.
-        .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: fast),
         .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: fast),
         .target(name: "ModelFormats", swiftSettings: fast),
         .target(name: "ArchitectureKit", dependencies: ["NN", "ModelFormats"], swiftSettings: fast),

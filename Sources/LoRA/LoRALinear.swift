@@ -134,8 +134,8 @@ extension Module {
 }
 
 extension LinearLayer {
-    /// The base weight tensor, whatever the layer's layout.
-    var weightTensor: Tensor { parameter("weight")! }
+    /// The base weight tensor, whatever the layer's layout (a widened copy when it is stored frozen in bf16).
+    var weightTensor: Tensor { parameter("weight") ?? (self as? Linear)!.weight }
     var biasTensor: Tensor? { parameter("bias") }
 }
 

@@ -10,10 +10,13 @@ public enum LoRAError: Error, CustomStringConvertible {
     case adapterFile(String)
     case weightedAdapter(String)
     case parityCase(String)
+    /// A merge into a base weight stored frozen in reduced precision.
+    case frozenBase(String)
 
     public var description: String {
         switch self {
-        case .noTargets(let s), .notLinear(let s), .adapterFile(let s), .weightedAdapter(let s), .parityCase(let s): return s
+        case .noTargets(let s), .notLinear(let s), .adapterFile(let s), .weightedAdapter(let s), .parityCase(let s),
+             .frozenBase(let s): return s
         case .unknownAdapter(let n): return "no adapter named '\(n)'"
         }
     }

@@ -17,8 +17,12 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "LoRA target modules, comma-separated.") var targets = "q_proj,k_proj,v_proj,o_proj"
     @Flag(name: .customLong("gradient-checkpointing"), help: "Recompute each layer in backward.") var gradientCheckpointing = false
     @Flag(help: "Also print each measured step's seconds on stderr.") var verbose = false
+    @Option(help: "Frozen base weights: fp32 or bf16 (LoRA, optimizer, norms and loss stay fp32).") var precision = "fp32"
 
     func run() throws {
+        guard let weightPrecision = WeightPrecision(rawValue: precision) else {
+            throw ValidationError("--precision \(precision): expected \(WeightPrecision.allCases.map(\.rawValue).joined(separator: " or "))")
+        }
         let loaded = try ModelLoader.load(model)
         var s = TrainBenchmark.Settings()
         s.sequenceLength = seq
@@ -28,8 +32,10 @@ struct BenchTrain: ParsableCommand {
         s.rank = rank
         s.targets = targets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         s.gradientCheckpointing = gradientCheckpointing
+        s.precision = weightPrecision
         let result = try TrainBenchmark.run(model: loaded.model, plugin: loaded.plugin,
                                             vocabularySize: try loaded.config.int("vocab_size"), settings: s)
+        FileHandle.standardError.write(Data("gemm \(GEMM.backend.kind.rawValue), \(ComputeEnvironment.current.threads) threads; \(result.precisionSummary)\n".utf8))
         if verbose {
             FileHandle.standardError.write(Data("step seconds: \(result.stepTimes.map { String(format: "%.3f", $0) }.joined(separator: " "))\n".utf8))
         }

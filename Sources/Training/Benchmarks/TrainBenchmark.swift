@@ -20,6 +20,8 @@ public enum TrainBenchmark {
         public var targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
         public var learningRate = 2e-4
         public var gradientCheckpointing = false
+        /// Frozen base weights in fp32 or bf16 (LoRA, optimizer, norms and loss stay fp32).
+        public var precision: WeightPrecision = .fp32
         public init() {}
     }
 
@@ -30,6 +32,8 @@ public enum TrainBenchmark {
         /// The process's peak resident set (VmHWM), model loading included, in MB (10⁶ bytes).
         public var peakRSSMB: Double
         public var stepTimes: [Double]
+        /// What `precision` did to the frozen weights and how their products run (for stderr).
+        public var precisionSummary = ""
 
         /// One JSON line: {"tokens_per_s":…, "step_s":…, "peak_rss_mb":…}.
         public var jsonLine: String {
@@ -43,6 +47,11 @@ public enum TrainBenchmark {
         var config = LoRAConfig(r: s.rank, loraAlpha: s.alpha ?? Double(2 * s.rank), loraDropout: 0, targetModules: .names(s.targets))
         config.taskType = "CAUSAL_LM"
         _ = try LoRAModel(model: model, plugin: plugin, config: config, seed: 0)
+        var precisionSummary = model.storeFrozenWeights(s.precision).description
+        if s.precision != .fp32 {
+            precisionSummary += "; " + GEMM.bf16ComputeDescription
+            Tensor.releaseCachedBuffers()  // the fp32 copies went to the buffer pool; give them back
+        }
         (model as? GradientCheckpointable)?.gradientCheckpointing = s.gradientCheckpointing
         model.setTraining(true)
         let optimizer = AdamW(parameters: model.trainableParameters())
@@ -65,6 +74,7 @@ public enum TrainBenchmark {
         }
         let mean = times.reduce(0, +) / Double(max(times.count, 1))
         return Result(tokensPerSecond: Double(s.batchSize * s.sequenceLength) / mean, stepSeconds: mean,
-                      peakRSSMB: Double(MemoryStatistics.peakResidentBytes() ?? 0) / 1e6, stepTimes: times)
+                      peakRSSMB: Double(MemoryStatistics.peakResidentBytes() ?? 0) / 1e6, stepTimes: times,
+                      precisionSummary: precisionSummary)
     }
 }
