@@ -21,6 +21,15 @@ public enum GEMMBenchmark {
         Shape(model: "MiniLM", m: 2048, k: 1536, n: 384),
     ]
 
+    /// Columns padded to fixed widths: the first three left-aligned, the numbers right-aligned.
+    static func row(_ cells: [String]) -> String {
+        let widths = [8, 22, 7, 10, 11, 9, 9]
+        return cells.enumerated().map { i, c in
+            let pad = String(repeating: " ", count: max(0, widths[i] - c.count))
+            return i < 3 ? c + pad : pad + c
+        }.joined(separator: " ")
+    }
+
     /// The CPU as the kernel and oneDNN see it.
     public static func machineDescription() -> String {
         let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
@@ -46,9 +55,8 @@ public enum GEMMBenchmark {
     /// products only: plain weights, and weights packed in oneDNN's preferred layout), plus the kernel the matmul chose.
     public static func run(repeats: Int, shapes: [Shape] = shapes) -> String {
         var lines = [machineDescription(), "",
-                     String(format: "%-8@ %-22@ %-5@ %9@ %9@ %9@ %9@  %@", "model" as NSString, "M×K·K×N" as NSString,
-                            "op" as NSString, "OpenBLAS" as NSString, "dnnl_sgemm" as NSString, "matmul" as NSString,
-                            "packed" as NSString, "oneDNN matmul kernel (GFLOP/s; best of \(repeats))" as NSString)]
+                     row(["model", "M×K·K×N", "op", "OpenBLAS", "dnnl_sgemm", "matmul", "packed"])
+                        + "  oneDNN matmul kernel (GFLOP/s, best of \(repeats))"]
         var gen = SeededGenerator(seed: 1)
         for s in shapes {
             let x = Tensor.normal([s.m, s.k], std: 1, generator: &gen), w = Tensor.normal([s.n, s.k], std: 1, generator: &gen)
@@ -88,9 +96,8 @@ public enum GEMMBenchmark {
                         kernel += plan.needsPacking ? "; packed: \(plan.implementation)" : " (no packing wanted)"
                     }
                 }
-                lines.append(String(format: "%-8@ %-22@ %-5@ %9.1f %9.1f %9@ %9@  %@", s.model as NSString,
-                                    "\(s.m)×\(s.k)·\(s.k)×\(s.n)" as NSString, label as NSString, openblas, onednn,
-                                    primitive as NSString, packed as NSString, kernel as NSString))
+                lines.append(row([s.model, "\(s.m)×\(s.k)·\(s.k)×\(s.n)", label, String(format: "%.1f", openblas),
+                                  String(format: "%.1f", onednn), primitive, packed]) + "  " + kernel)
             }
         }
         lines.append("")
@@ -105,10 +112,9 @@ public enum GEMMBenchmark {
                 let frozen = FrozenWeight(w, precision: precision)
                 let fwd = OpsBenchmark.best(repeats) { GEMM.frozenProduct(frozen, transposed: true, m: s.m, a: x.data, c: y.data) }
                 let bwd = OpsBenchmark.best(repeats) { GEMM.frozenProduct(frozen, transposed: false, m: s.m, a: dy.data, c: dx.data) }
-                cells.append(String(format: "%@ fwd %.1f dX %.1f", precision.rawValue, flops / fwd / 1e9, flops / bwd / 1e9))
+                cells.append(precision.rawValue + String(format: " fwd %.1f dX %.1f", flops / fwd / 1e9, flops / bwd / 1e9))
             }
-            lines.append(String(format: "%-8@ %-22@ %@", s.model as NSString, "\(s.m)×\(s.k)·\(s.k)×\(s.n)" as NSString,
-                                cells.joined(separator: "   ") as NSString))
+            lines.append(row([s.model, "\(s.m)×\(s.k)·\(s.k)×\(s.n)"]) + "  " + cells.joined(separator: "   "))
         }
         return lines.joined(separator: "\n")
     }
