@@ -11,10 +11,7 @@ struct LoRAKitCommand: ParsableCommand {
 }
 
 registerBuiltinArchitectures()
-do { _ = try ComputeEnvironment.parse(ProcessInfo.processInfo.environment) } catch {  // LORAKIT_GEMM, LORAKIT_THREADS
-    FileHandle.standardError.write(Data("lorakit: \(error)\n".utf8))
-    exit(1)
-}
+_ = ComputeEnvironment.current  // LORAKIT_GEMM, LORAKIT_THREADS: applied on the main thread; a bad value exits 1
 do { try PluginLoader.loadFromEnvironment() } catch {
     FileHandle.standardError.write(Data("lorakit: \(error)\n".utf8))
     exit(2)

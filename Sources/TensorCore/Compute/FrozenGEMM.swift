@@ -63,7 +63,10 @@ extension GEMM {
             return "bf16 weights are widened to fp32 panel by panel and multiplied in fp32 (LORAKIT_GEMM=\(backend.kind.rawValue); bf16 kernels need oneDNN)"
         }
         if OneDNNInfo.hasNativeBF16 {
-            return "bf16 matmuls with fp32 accumulation (oneDNN, \(isa))"
+            if OneDNNMatmul.plan(m: 16, n: 16, k: 16, weightsTransposed: true, src: .bf16, weights: .bf16) != nil {
+                return "bf16 matmuls with fp32 accumulation (oneDNN, \(isa))"
+            }
+            return "bf16 weights are widened to fp32 panel by panel and multiplied in fp32: oneDNN reports \(isa) but refused a bf16 matmul"
         }
         return "bf16 weights are widened to fp32 panel by panel and multiplied in fp32: this CPU has no bf16 GEMM (oneDNN: \(isa); needs avx512_core_bf16 or AMX)"
     }
