@@ -8,6 +8,7 @@ public struct FrozenWeightsSummary: Sendable, CustomStringConvertible {
     public var bytesBefore = 0, bytesAfter = 0
 
     public var description: String {
+        if precision == .fp32 { return "precision fp32: frozen weights stay fp32" }
         let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1e6) }
         return "precision \(precision.rawValue): \(tensors) frozen weight tensor(s) stored in \(precision.rawValue), "
             + "\(mb(bytesBefore)) → \(mb(bytesAfter))"
