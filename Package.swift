@@ -30,19 +30,20 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: fast),
         .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: fast),
         .target(name: "ModelFormats", swiftSettings: fast),
-        .target(name: "ArchitectureKit", dependencies: ["NN", "ModelFormats"], swiftSettings: fast),
-        .target(name: "LoRA", dependencies: ["ArchitectureKit"], swiftSettings: fast),
+        .target(name: "ArchitectureKit", dependencies: ["TensorCore", "NN", "ModelFormats"], swiftSettings: fast),
+        .target(name: "LoRA", dependencies: ["TensorCore", "NN", "ModelFormats", "ArchitectureKit"], swiftSettings: fast),
         .target(name: "Tokenizers", dependencies: ["CICU"], swiftSettings: fast),
         .target(name: "ChatTemplates", swiftSettings: fast),
-        .target(name: "Generation", dependencies: ["ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates"], swiftSettings: fast),
-        .target(name: "Training", dependencies: ["LoRA", "Generation", "Tokenizers", "ChatTemplates", "CJSONC"], swiftSettings: fast),
-        .target(name: "Recipes", dependencies: ["Training", .product(name: "Yams", package: "Yams")], swiftSettings: fast),
+        .target(name: "Generation", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates"], swiftSettings: fast),
+        .target(name: "Training", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Generation", "Tokenizers", "ChatTemplates", "CJSONC"], swiftSettings: fast),
+        .target(name: "Recipes", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates", "Generation", "Training",
+                                                .product(name: "Yams", package: "Yams")], swiftSettings: fast),
 
         // Built-in architectures: one folder each, depending on the plugin contract only.
-        .target(name: "LlamaPlugin", dependencies: ["ArchitectureKit"], path: "Plugins/Llama", swiftSettings: fast),
-        .target(name: "GPT2Plugin", dependencies: ["ArchitectureKit"], path: "Plugins/GPT2", swiftSettings: fast),
-        .target(name: "BERTPlugin", dependencies: ["ArchitectureKit"], path: "Plugins/BERT", swiftSettings: fast),
-        .target(name: "FalconPlugin", dependencies: ["ArchitectureKit"], path: "Plugins/Falcon", swiftSettings: fast),
+        .target(name: "LlamaPlugin", dependencies: ["TensorCore", "NN", "ArchitectureKit"], path: "Plugins/Llama", swiftSettings: fast),
+        .target(name: "GPT2Plugin", dependencies: ["TensorCore", "NN", "ArchitectureKit"], path: "Plugins/GPT2", swiftSettings: fast),
+        .target(name: "BERTPlugin", dependencies: ["TensorCore", "NN", "ArchitectureKit"], path: "Plugins/BERT", swiftSettings: fast),
+        .target(name: "FalconPlugin", dependencies: ["TensorCore", "NN", "ArchitectureKit"], path: "Plugins/Falcon", swiftSettings: fast),
 
         // The library product and the command line.
         .target(name: "LoRAKit", dependencies: ["TensorCore", "NN", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers",
@@ -56,7 +57,7 @@ let package = Package(
         linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "NNTests", dependencies: ["TensorCore", "NN"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates"]),
