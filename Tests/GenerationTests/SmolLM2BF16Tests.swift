@@ -37,7 +37,7 @@ final class SmolLM2BF16Tests: XCTestCase {
             XCTAssertEqual(last.indices.max { last[$0] < last[$1] }, greedy[0], "prompt \(i): first greedy token")
             var report = "SmolLM2 bf16 prompt \(i): \(ids.count) tokens, max |Δlogit| = \(worst) (max |logit| \(scale))"
             if ProcessInfo.processInfo.environment["LORAKIT_LONG_TESTS"] == "1" {
-                let tokens = Generator(model: generator.model, tokenizer: tokenizer, stopTokens: [], layers: generator.layers)
+                let tokens = try Generator(model: generator.model, tokenizer: tokenizer, stopTokens: [], layers: generator.layers)
                     .generate(promptIDs: ids, maxTokens: greedy.count).tokens
                 XCTAssertEqual(tokens, greedy, "prompt \(i): greedy continuation")
                 report += "; greedy: first \(zip(tokens, greedy).prefix { $0 == $1 }.count) of \(greedy.count) tokens identical"
