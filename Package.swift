@@ -21,12 +21,14 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // oneDNN: the default GEMM backend. Debian's libdnnl-dev ships no dnnl.pc, so no pkgConfig here.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CICU", path: "Sources/CICU", pkgConfig: "icu-uc", providers: [.apt(["libicu-dev"])]),
         .systemLibrary(name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev"])]),
 
         // Core layers, bottom up.
-        .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: fast),
         .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: fast),
         .target(name: "ModelFormats", swiftSettings: fast),
         .target(name: "ArchitectureKit", dependencies: ["TensorCore", "NN", "ModelFormats"], swiftSettings: fast),
@@ -35,7 +37,7 @@ let package = Package(
         .target(name: "ChatTemplates", swiftSettings: fast),
         .target(name: "Generation", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates"], swiftSettings: fast),
         .target(name: "Training", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Generation", "Tokenizers", "ChatTemplates", "CJSONC"], swiftSettings: fast),
-        .target(name: "Recipes", dependencies: ["ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates", "Generation", "Training",
+        .target(name: "Recipes", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates", "Generation", "Training",
                                                 .product(name: "Yams", package: "Yams")], swiftSettings: fast),
         // Data-parallel training over Open MPI: the only target that sees MPI; Training talks to its Communicator.
         .target(name: "DistributedTraining", dependencies: ["CMPI", "Training"], swiftSettings: fast),
@@ -58,7 +60,7 @@ let package = Package(
         linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "NNTests", dependencies: ["TensorCore", "NN"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates"]),

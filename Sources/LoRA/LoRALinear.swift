@@ -117,7 +117,9 @@ public final class LoRALinear: Module, LinearLayer {
     /// `loraLinear` (no adapter-sized temporaries, dropout mask redrawn in backward instead of stored).
     private func fusedForward(_ x: Tensor) -> Tensor? {
         guard !disabled, activeAdapters.count == 1, let name = activeAdapters.first, !mergedAdapters.contains(name),
-              let adapter = adapters[name], !adapter.useDoRA, base is Linear || base is Conv1D else { return nil }
+              let adapter = adapters[name], !adapter.useDoRA, base is Linear || base is Conv1D,
+              (base as? Linear)?.frozenWeight == nil  // a bf16 base goes through its own frozen product
+        else { return nil }
         return loraLinear(x, weight: base.weightTensor, weightIsInputMajor: fanInFanOut, bias: base.biasTensor,
                           loraA: loraA(name).weight, loraB: loraB(name).weight, scale: adapter.scaling,
                           dropout: isTraining ? adapter.dropout : 0, generator: &generator)
@@ -151,8 +153,8 @@ extension Module {
 }
 
 extension LinearLayer {
-    /// The base weight tensor, whatever the layer's layout.
-    var weightTensor: Tensor { parameter("weight")! }
+    /// The base weight tensor, whatever the layer's layout (a widened copy when it is stored frozen in bf16).
+    var weightTensor: Tensor { parameter("weight") ?? (self as? Linear)!.weight }
     var biasTensor: Tensor? { parameter("bias") }
 }
 

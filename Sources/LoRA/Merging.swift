@@ -7,6 +7,7 @@ extension LoRALinear {
     /// W ← (m / ‖W + scale·BA‖) ⊙ (W + scale·BA) per output row.
     public func merge(_ name: String) throws {
         guard adapters[name] != nil, !mergedAdapters.contains(name) else { return }
+        try requireWritableBase()
         let w = base.weightTensor
         GradMode.withoutGrad {
             if adapters[name]!.useDoRA, let m = magnitude(name) {
@@ -23,6 +24,7 @@ extension LoRALinear {
     /// Undoes `merge` (PEFT's unmerge): exact up to fp32 rounding.
     public func unmerge(_ name: String) throws {
         guard let i = mergedAdapters.firstIndex(of: name) else { return }
+        try requireWritableBase()
         let w = base.weightTensor
         GradMode.withoutGrad {
             if adapters[name]!.useDoRA, magnitude(name) != nil {
@@ -34,6 +36,14 @@ extension LoRALinear {
             }
         }
         mergedAdapters.remove(at: i)
+    }
+
+    /// Merging writes into the fp32 base weight; a weight stored frozen (bf16) has none to write into.
+    private func requireWritableBase() throws {
+        if let linear = base as? Linear, let frozen = linear.frozenWeight, linear.parameter("weight") == nil {
+            throw LoRAError.frozenBase("cannot merge into a base weight stored in \(frozen.precision.rawValue) "
+                                      + "(precision: bf16 is for training); load the model in fp32 to merge")
+        }
     }
 
     /// m / ‖W + ΔW‖ per output row, remembered for unmerge.

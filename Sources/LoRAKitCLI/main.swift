@@ -11,6 +11,7 @@ struct LoRAKitCommand: ParsableCommand {
 }
 
 registerBuiltinArchitectures()
+_ = ComputeEnvironment.current  // LORAKIT_GEMM, LORAKIT_THREADS: applied on the main thread; a bad value exits 1
 do { try PluginLoader.loadFromEnvironment() } catch {
     FileHandle.standardError.write(Data("lorakit: \(error)\n".utf8))
     exit(2)

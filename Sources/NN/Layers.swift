@@ -9,10 +9,14 @@ public protocol LinearLayer: Module {
 
 /// torch.nn.Linear: weight (out, in), optional bias (out).
 public final class Linear: Module, LinearLayer {
-    public var weight: Tensor { parameter("weight")! }
+    /// The weight as a frozen storage (bf16, …) once `storeFrozenWeights` replaced the fp32 parameter; it is then no
+    /// longer a parameter of the tree.
+    public internal(set) var frozenWeight: FrozenWeight?
+    /// The fp32 weight: the parameter, or a widened copy of the frozen storage (reading it costs a full fp32 copy).
+    public var weight: Tensor { parameter("weight") ?? frozenWeight!.dequantized() }
     public var bias: Tensor? { parameter("bias") }
-    public var inFeatures: Int { weight.shape[1] }
-    public var outFeatures: Int { weight.shape[0] }
+    public var inFeatures: Int { frozenWeight?.columns ?? weight.shape[1] }
+    public var outFeatures: Int { frozenWeight?.rows ?? weight.shape[0] }
 
     public init(inFeatures: Int, outFeatures: Int, bias: Bool) {
         super.init()
@@ -20,7 +24,10 @@ public final class Linear: Module, LinearLayer {
         if bias { register(parameter: "bias", Tensor(zeros: [outFeatures])) }
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight, bias: bias) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let frozenWeight { return x.linear(frozen: frozenWeight, bias: bias) }
+        return x.linear(weight, bias: bias)
+    }
 }
 
 /// GPT-2's Conv1D: a linear layer whose weight is stored transposed, (in, out) — PEFT's `fan_in_fan_out`.
@@ -44,14 +51,26 @@ public final class Conv1D: Module, LinearLayer {
 
 /// torch.nn.Embedding: weight (num_embeddings, dim).
 public final class Embedding: Module {
-    public var weight: Tensor { parameter("weight")! }
+    /// Frozen storage of the table (a table tied to a bf16 lm_head shares its storage); no longer a parameter then.
+    public internal(set) var frozenWeight: FrozenWeight?
+    public var weight: Tensor { parameter("weight") ?? frozenWeight!.dequantized() }
 
     public init(count: Int, dimension: Int) {
         super.init()
         register(parameter: "weight", Tensor(zeros: [count, dimension]))
     }
 
-    public func callAsFunction(_ ids: IntTensor) -> Tensor { embedding(ids, weight: weight) }
+    public func callAsFunction(_ ids: IntTensor) -> Tensor {
+        guard let frozenWeight else { return embedding(ids, weight: weight) }
+        // A frozen table gets no gradient: each looked-up row is widened straight into the output.
+        let d = frozenWeight.columns
+        let out = Tensor(zeros: ids.shape + [d])
+        for (i, id) in ids.values.enumerated() {
+            precondition(id >= 0 && Int(id) < frozenWeight.rows, "token id \(id) outside the embedding table of \(frozenWeight.rows) rows")
+            frozenWeight.dequantizeRows(Int(id)..<Int(id) + 1, into: out.data + i * d)
+        }
+        return out
+    }
 }
 
 /// Llama's RMSNorm.

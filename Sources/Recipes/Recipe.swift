@@ -1,5 +1,6 @@
 import Foundation
 import LoRA
+import TensorCore
 import Training
 
 /// A training recipe: what to fine-tune, on which data, how. Documented key by key in recipes/README.md.
@@ -67,6 +68,8 @@ public struct Recipe {
         public var maxSeqLength = 512
         public var packing = false
         public var gradientCheckpointing = false
+        /// Storage and compute of the frozen base weights (`precision: fp32|bf16`).
+        public var precision: WeightPrecision = .fp32
         /// Memory budget for `batch_size: auto`, in GB (default: half the available memory).
         public var memoryBudgetGB: Double?
     }

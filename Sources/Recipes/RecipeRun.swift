@@ -3,6 +3,7 @@ import ArchitectureKit
 import Generation
 import LoRA
 import Tokenizers
+import TensorCore
 import Training
 
 /// A recipe made runnable: the model loaded with its task head, the tokenizer and prompt format, the data prepared.
@@ -141,6 +142,10 @@ public final class RecipeRun {
                                                                                report: reporter.message) : nil
         let lora = try injectAdapter()
         reporter.message(lora.trainableParametersSummary())
+        if recipe.training.precision != .fp32 {
+            reporter.message("\(model.model.storeFrozenWeights(recipe.training.precision)); \(GEMM.bf16ComputeDescription)")
+            Tensor.releaseCachedBuffers()  // the fp32 copies went to the buffer pool; give them back
+        }
         var resolved: TrainerConfiguration?
         if let resume {
             let stateURL = resume.appendingPathComponent(Checkpoint.stateFile)

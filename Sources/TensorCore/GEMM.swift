@@ -1,8 +1,10 @@
 import COpenBLAS
 
-/// The single place where matrix products are computed. Every op's matmul goes through `GEMM.sgemm`, so another
-/// backend (oneDNN with bf16, a quantized kernel) plugs in here without touching any op.
+/// The single place where matrix products are computed. Every op's matmul goes through `GEMM.sgemm` (and products
+/// with a frozen weight through `GEMM.linear(frozen:)`), so a backend plugs in here without touching any op.
 public protocol GEMMBackend: Sendable {
+    /// Which library this is, for logs and `lorakit bench ops`.
+    var kind: GEMMBackendKind { get }
     /// Row-major C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, with leading dimensions in elements.
     func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -12,6 +14,7 @@ public protocol GEMMBackend: Sendable {
 /// OpenBLAS's cblas_sgemm. Transposes are flags, never copies. OPENBLAS_CORETYPE is left to the environment.
 public struct OpenBLASBackend: GEMMBackend {
     public init() {}
+    public var kind: GEMMBackendKind { .openblas }
     public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -23,7 +26,8 @@ public struct OpenBLASBackend: GEMMBackend {
 public enum GEMM {
     /// Runs `body`, whose own threads each call GEMM on small matrices, with OpenBLAS limited to one thread, so
     /// the two levels of threading do not oversubscribe the cores (OpenBLAS's spinning workers otherwise fight
-    /// ours). Call only from the orchestrating thread.
+    /// ours). Call only from the orchestrating thread. (oneDNN needs no such call: its thread count is OpenMP's,
+    /// per thread, and `Parallel.forEachChunk` sets it to one inside every chunk.)
     public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
         let previous = openblas_get_num_threads()
         if previous > 1 { openblas_set_num_threads(1) }
@@ -31,7 +35,16 @@ public enum GEMM {
         return try body()
     }
 
-    nonisolated(unsafe) public static var backend: any GEMMBackend = OpenBLASBackend()
+    /// LORAKIT_GEMM's backend (oneDNN by default); tests swap it to run the same op on both.
+    nonisolated(unsafe) public static var backend: any GEMMBackend = ComputeEnvironment.current.gemm.makeBackend()
+
+    /// Runs `body` with `kind`'s backend, then restores the previous one (tests, `lorakit bench ops`).
+    public static func withBackend<T>(_ kind: GEMMBackendKind, _ body: () throws -> T) rethrows -> T {
+        let previous = backend
+        backend = kind.makeBackend()
+        defer { backend = previous }
+        return try body()
+    }
 
     @inline(__always)
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,

@@ -27,6 +27,17 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(r.save.saveEvery, 10)
     }
 
+    func testPrecisionIsFP32ByDefaultAndAcceptsBF16Only() throws {
+        let base = "model: m\ndatasets:\n  - path: d.jsonl\n    type: alpaca\n"
+        XCTAssertEqual(try parse(base).training.precision, .fp32)
+        XCTAssertEqual(try parse(base + "training:\n  precision: bf16\n").training.precision, .bf16)
+        XCTAssertThrowsError(try parse(base + "training:\n  precision: fp16\n")) { error in
+            let e = error as! RecipeError
+            XCTAssertEqual(e.line, 6)
+            XCTAssertTrue(e.description.contains("fp32") && e.description.contains("bf16"), "\(e)")
+        }
+    }
+
     /// Unknown keys are errors at their line:column with a suggestion.
     func testUnknownKeyNamesLineColumnAndSuggestion() {
         let url = fixtures.appendingPathComponent("recipe-bad-key.yaml")

@@ -9,11 +9,13 @@ struct Bench: ParsableCommand {
 
 struct BenchOps: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ops",
-        abstract: "Tensor-layer matmul against raw cblas_sgemm for SmolLM2 shapes, and fused attention fwd+bwd.")
+        abstract: "GEMM on oneDNN and OpenBLAS side by side (SmolLM2, MiniLM shapes) with the CPU/ISA, tensor-layer matmul overhead, attention fwd+bwd.")
 
     @Option(help: "Repetitions per measurement (the best is reported).") var repeats = 5
 
     func run() throws {
+        print(GEMMBenchmark.run(repeats: repeats))
+        print("")
         let report = OpsBenchmark.run(repeats: repeats)
         print(report.text)
     }

@@ -22,6 +22,7 @@ struct BenchTrain: ParsableCommand {
     var profile = false
     @Flag(name: .customLong("gradient-checkpointing"), help: "Recompute each layer in backward.") var gradientCheckpointing = false
     @Flag(help: "Also print each measured step's seconds on stderr.") var verbose = false
+    @Option(help: "Frozen base weights: fp32 or bf16 (LoRA, optimizer, norms and loss stay fp32).") var precision = "fp32"
 
     func validate() throws {
         guard ["causal-lm", "classification"].contains(task) else {
@@ -31,6 +32,9 @@ struct BenchTrain: ParsableCommand {
     }
 
     func run() throws {
+        guard let weightPrecision = WeightPrecision(rawValue: precision) else {
+            throw ValidationError("--precision \(precision): expected \(WeightPrecision.allCases.map(\.rawValue).joined(separator: " or "))")
+        }
         let classification = task == "classification"
         let loaded = try ModelLoader.load(model, head: classification ? .sequenceClassification(numLabels: labels) : .causalLM)
         var s = TrainBenchmark.Settings()
@@ -41,10 +45,12 @@ struct BenchTrain: ParsableCommand {
         s.rank = rank
         s.targets = targets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         s.gradientCheckpointing = gradientCheckpointing
+        s.precision = weightPrecision
         s.classificationLabels = classification ? labels : nil
         s.profile = profile
         let result = try TrainBenchmark.run(model: loaded.model, plugin: loaded.plugin,
                                             vocabularySize: try loaded.config.int("vocab_size"), settings: s)
+        FileHandle.standardError.write(Data("gemm \(GEMM.backend.kind.rawValue), \(ComputeEnvironment.current.threads) threads; \(result.precisionSummary)\n".utf8))
         if verbose {
             FileHandle.standardError.write(Data("step seconds: \(result.stepTimes.map { String(format: "%.3f", $0) }.joined(separator: " "))\n".utf8))
         }

@@ -1,3 +1,4 @@
+import TensorCore
 import Training
 
 extension Recipe.TrainingSettings {
@@ -26,6 +27,7 @@ extension Recipe.TrainingSettings {
         if let v = try t.int("max_seq_length", minimum: 8) { training.maxSeqLength = v }
         if let v = try t.bool("packing") { training.packing = v }
         if let v = try t.bool("gradient_checkpointing") { training.gradientCheckpointing = v }
+        if let v = try t.string("precision", oneOf: WeightPrecision.allCases.map(\.rawValue)) { training.precision = WeightPrecision(rawValue: v)! }
         training.memoryBudgetGB = try t.double("memory_budget_gb", range: 0.1...1e5)
         try t.finish()
         if training.maxSteps != nil && training.epochs != nil {

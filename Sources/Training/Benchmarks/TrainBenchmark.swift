@@ -26,6 +26,8 @@ public enum TrainBenchmark {
         public var profile = false
         public var learningRate = 2e-4
         public var gradientCheckpointing = false
+        /// Frozen base weights in fp32 or bf16 (LoRA, optimizer, norms and loss stay fp32).
+        public var precision: WeightPrecision = .fp32
         public init() {}
     }
 
@@ -36,6 +38,8 @@ public enum TrainBenchmark {
         /// The process's peak resident set (VmHWM), model loading included, in MB (10⁶ bytes).
         public var peakRSSMB: Double
         public var stepTimes: [Double]
+        /// What `precision` did to the frozen weights and how their products run (for stderr).
+        public var precisionSummary = ""
         /// Milliseconds per measured step by op kind, when profiled.
         public var profile: [OpKind: Double]?
 
@@ -66,6 +70,11 @@ public enum TrainBenchmark {
             config.taskType = "CAUSAL_LM"
         }
         _ = try LoRAModel(model: model, plugin: plugin, config: config, seed: 0)
+        var precisionSummary = model.storeFrozenWeights(s.precision).description
+        if s.precision != .fp32 {
+            precisionSummary += "; " + GEMM.bf16ComputeDescription
+            Tensor.releaseCachedBuffers()  // the fp32 copies went to the buffer pool; give them back
+        }
         (model as? GradientCheckpointable)?.gradientCheckpointing = s.gradientCheckpointing
         model.setTraining(true)
         let optimizer = AdamW(parameters: model.trainableParameters())
@@ -103,6 +112,6 @@ public enum TrainBenchmark {
         let mean = times.reduce(0, +) / Double(max(times.count, 1))
         return Result(tokensPerSecond: Double(s.batchSize * s.sequenceLength) / mean, stepSeconds: mean,
                       peakRSSMB: Double(MemoryStatistics.peakResidentBytes() ?? 0) / 1e6, stepTimes: times,
-                      profile: s.profile ? profile : nil)
+                      precisionSummary: precisionSummary, profile: s.profile ? profile : nil)
     }
 }

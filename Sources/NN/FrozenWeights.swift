@@ -1,0 +1,51 @@
+import TensorCore
+
+/// What `storeFrozenWeights` did, for the training log.
+public struct FrozenWeightsSummary: Sendable, CustomStringConvertible {
+    public var precision: WeightPrecision
+    /// Distinct weight tensors stored (a tied embedding and lm_head count once).
+    public var tensors = 0
+    public var bytesBefore = 0, bytesAfter = 0
+
+    public var description: String {
+        if precision == .fp32 { return "precision fp32: frozen weights stay fp32" }
+        let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1e6) }
+        return "precision \(precision.rawValue): \(tensors) frozen weight tensor(s) stored in \(precision.rawValue), "
+            + "\(mb(bytesBefore)) → \(mb(bytesAfter))"
+    }
+}
+
+extension Module {
+    /// Stores every frozen `Linear` weight of the tree (and an `Embedding` table tied to one) in `precision`,
+    /// replacing its fp32 parameter, so the fp32 copy is freed. Call after LoRA injection and freezing: weights that
+    /// require a gradient (trained layers, modules_to_save) stay fp32 parameters, as do biases and norms.
+    /// fp32 changes nothing.
+    @discardableResult
+    public func storeFrozenWeights(_ precision: WeightPrecision) -> FrozenWeightsSummary {
+        var summary = FrozenWeightsSummary(precision: precision)
+        guard precision != .fp32 else { return summary }
+        var stored: [ObjectIdentifier: FrozenWeight] = [:]
+        let modules = namedModules()
+        for (_, module) in modules {
+            guard let linear = module as? Linear, let w = linear.parameter("weight"), !w.requiresGrad else { continue }
+            let frozen = stored[ObjectIdentifier(w)] ?? {
+                let f = FrozenWeight(w, precision: precision)
+                stored[ObjectIdentifier(w)] = f
+                summary.tensors += 1
+                summary.bytesBefore += w.count * 4
+                summary.bytesAfter += f.byteCount
+                return f
+            }()
+            linear.removeParameter(at: "weight")
+            linear.frozenWeight = frozen
+        }
+        // An embedding table tied to a stored lm_head shares its storage; an untied one keeps its fp32 parameter.
+        for (_, module) in modules {
+            guard let e = module as? Embedding, let w = e.parameter("weight"), !w.requiresGrad,
+                  let frozen = stored[ObjectIdentifier(w)] else { continue }
+            e.removeParameter(at: "weight")
+            e.frozenWeight = frozen
+        }
+        return summary
+    }
+}
