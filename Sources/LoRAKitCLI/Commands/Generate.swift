@@ -16,6 +16,7 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("top-p")) var topP: Float?
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
     @Option(help: "A PEFT adapter directory to apply.") var adapter: String?
+    @Flag(name: .customLong("print-ids"), help: "Also print the prompt and generated token ids as one JSON line on stderr.") var printIDs = false
 
     func run() throws {
         let start = Date()
@@ -28,7 +29,13 @@ struct Generate: ParsableCommand {
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(role: "system", content: system)) }
             messages.append(ChatMessage(role: "user", content: prompt))
-            text = try loaded.renderChat(messages, tokenizer: tokenizer, addGenerationPrompt: true)
+            // An adapter LoRAKit trained records its template (AdapterTokens): chat through the one it learned.
+            if let adapter, let source = try AdapterTokens.read(from: URL(fileURLWithPath: adapter))?.chatTemplate {
+                text = try ChatTemplate(source: source).render(messages: messages, addGenerationPrompt: true,
+                                                               specialTokens: loaded.specialTokenStrings(tokenizer))
+            } else {
+                text = try loaded.renderChat(messages, tokenizer: tokenizer, addGenerationPrompt: true)
+            }
         } else {
             text = prompt
         }
@@ -39,6 +46,9 @@ struct Generate: ParsableCommand {
             FileHandle.standardOutput.write(Data(piece.utf8))
         }
         FileHandle.standardOutput.write(Data("\n".utf8))
+        if printIDs {
+            FileHandle.standardError.write(Data("{\"prompt_ids\": \(ids), \"generated_ids\": \(result.tokens)}\n".utf8))
+        }
         FileHandle.standardError.write(Data(String(format: "load %.2f s, prompt %d tokens in %.2f s, generated %d tokens at %.1f tokens/s\n",
             loadSeconds, result.promptTokens, result.promptSeconds, result.tokens.count, result.tokensPerSecond).utf8))
     }
