@@ -167,10 +167,12 @@ final class GGUFExportTests: XCTestCase {
                                                           model: base.path, type: .f32, to: out)) { XCTAssertTrue("\($0)".contains("modules_to_save"), "\($0)") }
         XCTAssertThrowsError(try GGUFAdapterExport.export(adapter: caseDirectory("llama").appendingPathComponent("adapter"), model: base.path,
                                                           type: .q4_0, to: out)) { XCTAssertTrue("\($0)".contains("q4_0"), "\($0)") }
-        // GPT-2 has no GGUF mapping in LoRAKit.
         XCTAssertThrowsError(try GGUFAdapterExport.export(adapter: caseDirectory("gpt2").appendingPathComponent("adapter"),
+                                                          model: base.path, type: .f32, to: out)) { XCTAssertTrue("\($0)".contains("bias \"lora_only\""), "\($0)") }
+        // GPT-2 has no llama.cpp mapping in LoRAKit: refused by architecture, whatever the adapter.
+        XCTAssertThrowsError(try GGUFAdapterExport.export(adapter: caseDirectory("llama").appendingPathComponent("adapter"),
                                                           model: caseDirectory("gpt2").appendingPathComponent("model").path, type: .f32, to: out)) {
-            XCTAssertTrue("\($0)".contains("fan_in_fan_out") || "\($0)".contains("cannot be exported to GGUF"), "\($0)")
+            XCTAssertTrue("\($0)".contains("GPT-2 models cannot be exported to GGUF") || "\($0)".contains("cannot be exported to GGUF"), "\($0)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
         // An existing output is kept unless overwriting is asked for.
@@ -192,8 +194,8 @@ final class GGUFExportTests: XCTestCase {
         try FileManager.default.copyItem(at: caseDirectory("llama").appendingPathComponent("adapter"), to: adapter)
         let template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{{ eos_token }}{% endfor %}"
         let spelling = { (id: Int) in byteLevelSpelling(UInt8(id)) }
-        var record = AdapterTokens(chatTemplate: template, template: "custom", bosToken: .init(id: 1, content: spelling(1)),
-                                   eosToken: .init(id: 3, content: spelling(3)), padToken: .init(id: 4, content: spelling(4)), unkToken: nil)
+        var record = AdapterTokens(chatTemplate: template, template: "custom", bosToken: AdapterTokens.Token(id: 1, content: spelling(1)),
+                                   eosToken: AdapterTokens.Token(id: 3, content: spelling(3)), padToken: AdapterTokens.Token(id: 4, content: spelling(4)), unkToken: nil)
         try record.jsonData().write(to: adapter.appendingPathComponent(AdapterTokens.fileName))
         let out = dir.appendingPathComponent("m.gguf")
         try GGUFModelExport.export(model: base.path, adapter: adapter, type: .f32, to: out)
@@ -203,7 +205,7 @@ final class GGUFExportTests: XCTestCase {
         XCTAssertEqual(file["tokenizer.ggml.padding_token_id"]?.int, 4)
         XCTAssertEqual(try ModelAssets(reference: out.path).chatTemplateSource, template)
 
-        record.eosToken = .init(id: 3, content: "<|im_end|>")
+        record.eosToken = AdapterTokens.Token(id: 3, content: "<|im_end|>")
         try record.jsonData().write(to: adapter.appendingPathComponent(AdapterTokens.fileName))
         XCTAssertThrowsError(try GGUFModelExport.export(model: base.path, adapter: adapter, type: .f32, to: out, overwrite: true)) {
             XCTAssertTrue("\($0)".contains("tokenizer.ggml.eos_token_id 3 was \"<|im_end|>\""), "\($0)")

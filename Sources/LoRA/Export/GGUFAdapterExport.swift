@@ -29,7 +29,10 @@ public enum GGUFAdapterExport {
         guard let reference = model ?? config.baseModelNameOrPath else {
             throw GGUFExportError("\(configURL.path) has no base_model_name_or_path: give the base with --model")
         }
-        let base = try GGUFExportBase(reference: reference, registry: registry)
+        let base: GGUFExportBase
+        do { base = try GGUFExportBase(reference: reference, registry: registry) } catch let error where model == nil {
+            throw GGUFExportError("\(configURL.path): base_model_name_or_path: \(error) (name the base model explicitly: lorakit export --base M)")
+        }
         let names = base.ggufNames()
 
         let weightsURL = adapter.appendingPathComponent("adapter_model.safetensors")

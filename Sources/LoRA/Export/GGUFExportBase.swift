@@ -56,37 +56,40 @@ struct GGUFExportBase {
 
     init(reference: String, registry: ArchitectureRegistry) throws {
         let url = try ModelReference.resolve(reference)
-        location = url
         var isDirectory: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        let plugin: any ArchitecturePlugin.Type
+        var config: ModelConfig
+        var file: GGUFFile?
         if isDirectory.boolValue {
-            var config = try ModelConfig(contentsOf: url.appendingPathComponent("config.json"))
+            config = try ModelConfig(contentsOf: url.appendingPathComponent("config.json"))
             guard let type = config.modelType else { throw GGUFExportError("\(url.path)/config.json: missing \"model_type\"") }
-            let (plugin, declaration) = try registry.resolve(modelType: type)
-            if declaration != nil {
+            let resolved = try registry.resolve(modelType: type)
+            if resolved.declaration != nil {
                 // A declared architecture runs on its base's code but is its own llama.cpp architecture (Qwen2 is not
                 // "llama"), and LoRAKit does not know that name or its tensors.
                 throw GGUFExportError("\(url.path): model_type \"\(type)\" is a declared architecture; GGUF export supports the built-in Llama family only")
             }
-            self.plugin = plugin
-            self.config = config
-            gguf = nil
+            plugin = resolved.plugin
         } else {
-            let file = try GGUFFile(url: url)
-            guard let arch = file.architecture else { throw GGUFExportError("\(url.path): GGUF without general.architecture") }
-            let plugin = try registry.plugin(forGGUFArchitecture: arch)
-            var config = try plugin.config(fromGGUF: file.metadata)
+            let gguf = try GGUFFile(url: url)
+            guard let arch = gguf.architecture else { throw GGUFExportError("\(url.path): GGUF without general.architecture") }
+            plugin = try registry.plugin(forGGUFArchitecture: arch)
+            config = try plugin.config(fromGGUF: gguf.metadata)
             // As ModelLoader: tied exactly when the file has no separate output matrix.
             if config.values["tie_word_embeddings"] != nil {
-                config.values["tie_word_embeddings"] = !file.tensorNames.contains { plugin.hfTensor(forGGUF: $0, config: config)?.path == "lm_head.weight" }
+                let c = config
+                config.values["tie_word_embeddings"] = !gguf.tensorNames.contains { plugin.hfTensor(forGGUF: $0, config: c)?.path == "lm_head.weight" }
             }
-            self.plugin = plugin
-            self.config = config
-            gguf = file
+            file = gguf
         }
         guard let arch = plugin.ggufArchitectures.first, !plugin.ggufTensorNames(config: config).isEmpty else {
             throw GGUFExportError("\(url.path): \(plugin.name) models cannot be exported to GGUF: LoRAKit has no llama.cpp tensor mapping for this architecture (GGUF export supports Llama-family models)")
         }
+        self.plugin = plugin
+        self.config = config
+        self.gguf = file
+        self.location = url
         architecture = arch
     }
 
