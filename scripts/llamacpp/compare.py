@@ -46,6 +46,10 @@ def log_callback(level, text, user_data):
 llama_cpp.llama_log_set(log_callback, ctypes.c_void_p(0))
 
 
+# Warnings about the context we ask for, not the file: a 512-token context for a model trained on 8192.
+NOT_ABOUT_THE_FILE = ("n_ctx_seq", "n_ctx_per_seq")
+
+
 def load(work, kind):
     warnings.clear()
     if kind == "lora":
@@ -54,7 +58,7 @@ def load(work, kind):
     else:
         llm = llama_cpp.Llama(model_path=os.path.join(work, kind + ".gguf"), n_ctx=512, n_threads=2, logits_all=True,
                               verbose=False, seed=0)
-    return llm, list(warnings)
+    return llm, [w for w in warnings if not any(k in w for k in NOT_ABOUT_THE_FILE)]
 
 
 def greedy(llm, prompt_ids):
@@ -90,7 +94,15 @@ def render(template, tokens, prompt):
 
 def main():
     work, adapter = sys.argv[1], sys.argv[2]
-    tokens = json.load(open(os.path.join(adapter, "lorakit_tokens.json")))
+    record = os.path.join(adapter, "lorakit_tokens.json")
+    if os.path.exists(record):
+        tokens = json.load(open(record))
+    else:
+        # An adapter trained elsewhere: the export keeps the base model's template, so that is the one to render.
+        import gguf
+        field = gguf.GGUFReader(os.path.join(work, "base.gguf")).fields["tokenizer.chat_template"]
+        tokens = {"chat_template": field.contents()}
+        print("note: the adapter has no lorakit_tokens.json; the base model's chat template is expected")
     prompts = json.load(open(os.path.join(work, "prompts.json")))
     cases = []
     for i, prompt in enumerate(prompts):
