@@ -9,7 +9,7 @@
 #  4. scripts/llamacpp/compare.py: on three prompts, llama.cpp's first 32 greedy tokens and prompt logits against
 #     `lorakit generate --adapter` / `lorakit forward --adapter`, llama.cpp's tokenization of the prompt rendered with
 #     the exported template, and no warnings from llama.cpp's loader.
-# LORAKIT=path overrides the lorakit binary; LLAMACPP_CHECK_STEPS the training steps (default 10).
+# LORAKIT=path overrides the lorakit binary; LLAMACPP_CHECK_STEPS the training steps (default 6).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -47,8 +47,9 @@ ln -s "$base" "$work/base.gguf"
 
 adapter=${LLAMACPP_CHECK_ADAPTER:-}
 if [ -z "$adapter" ]; then
-    "$lorakit" train recipes/smollm2-alpaca-sft.yaml --set training.max_steps="${LLAMACPP_CHECK_STEPS:-10}" \
-        --set save.output_dir="$work/train" --set eval.max_batches=2 --set sample.max_new_tokens=8 > "$work/train.log" 2>&1 \
+    "$lorakit" train recipes/smollm2-alpaca-sft.yaml --set training.max_steps="${LLAMACPP_CHECK_STEPS:-6}" \
+        --set training.warmup_steps=1 --set training.max_seq_length=128 --set eval.max_batches=1 \
+        --set save.output_dir="$work/train" --set sample.max_new_tokens=8 > "$work/train.log" 2>&1 \
         || { cat "$work/train.log"; exit 1; }
     adapter=$(ls -d "$work"/train/checkpoint-* | sort -t- -k2 -n | tail -1)
 fi
