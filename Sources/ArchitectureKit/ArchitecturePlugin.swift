@@ -113,6 +113,12 @@ public protocol ArchitecturePlugin {
     static func config(fromGGUF metadata: GGUFMetadata) throws -> ModelConfig
     /// The Hugging Face parameter path for a GGUF tensor name, and how to fix its values (nil = unknown tensor).
     static func hfTensor(forGGUF name: String, config: ModelConfig) -> GGUFTensorMapping?
+
+    /// GGUF export: llama.cpp's tensor names for a model with `config`, in the order its converter writes them (a
+    /// tied output matrix left out). Each maps back through `hfTensor(forGGUF:config:)`. Empty = no GGUF export.
+    static func ggufTensorNames(config: ModelConfig) -> [String]
+    /// GGUF export: the `<arch>.*` hyperparameter keys llama.cpp requires for `config` (inverse of `config(fromGGUF:)`).
+    static func ggufHyperparameters(config: ModelConfig) throws -> [(key: String, value: GGUFValue)]
 }
 
 extension ArchitecturePlugin {
@@ -124,6 +130,10 @@ extension ArchitecturePlugin {
         throw ArchitectureError.unsupported("\(name) does not read GGUF files")
     }
     public static func hfTensor(forGGUF name: String, config: ModelConfig) -> GGUFTensorMapping? { nil }
+    public static func ggufTensorNames(config: ModelConfig) -> [String] { [] }
+    public static func ggufHyperparameters(config: ModelConfig) throws -> [(key: String, value: GGUFValue)] {
+        throw ArchitectureError.unsupported("\(name) cannot be exported to GGUF: LoRAKit has no llama.cpp mapping for it")
+    }
 }
 
 /// Where a GGUF tensor goes and how its values must be rearranged on the way.

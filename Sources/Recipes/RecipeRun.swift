@@ -32,6 +32,7 @@ public final class RecipeRun {
         data = try PreparedData.prepare(recipe, tokenizer: tokenizer, format: format)
         for note in try RecipeChecks.check(recipe, model: loaded, tokenizer: setup.tokenizer, data: data) { reporter.warning(note) }
         reporter.message(String(format: "data: %@ (%.1f s)", data.summary, Date().timeIntervalSince(prepared)))
+        if let warning = EndOfSequenceCheck.warning(examples: data.train, eosID: tokenizer.eosTokenID, padID: padID) { reporter.warning(warning) }
     }
 
     /// The padding id: the tokenizer's pad, else its EOS (as transformers' usual `pad_token = eos_token`), else 0.
@@ -162,6 +163,9 @@ public final class RecipeRun {
         let trainer = try Trainer(model: model.model, adapter: lora.trainerHooks(), configuration: c, train: data.train,
                                   validation: data.validation, padID: padID, reporter: reporter, communicator: communicator)
         trainer.extraCheckpointFiles["recipe.yaml"] = Data(recipe.resolvedText.utf8)
+        // The template and special tokens of this run, so an export writes exactly these (AdapterTokens).
+        trainer.extraCheckpointFiles[AdapterTokens.fileName] =
+            try RecipeSession.adapterTokens(recipe, model: model, tokenizer: tokenizer, padID: padID).jsonData()
         trainer.outputLock = lock
         if let resume { try trainer.resume(from: resume) }
         return (trainer, lora)

@@ -2,6 +2,7 @@ import Foundation
 import ArchitectureKit
 import ChatTemplates
 import Generation
+import LoRA
 import Tokenizers
 import Training
 
@@ -47,5 +48,24 @@ public enum RecipeSession {
         return (tokenizer, format, model)
     }
 
+    /// What `lorakit export` must write for an adapter trained with this recipe: the Jinja source the training text
+    /// was rendered with (the Alpaca format as its built-in Jinja equivalent) and the special tokens, pad = `padID`.
+    public static func adapterTokens(_ recipe: Recipe, model: LoadedModel?, tokenizer: any Tokenizer, padID: Int32) -> AdapterTokens {
+        let name: String, source: String?
+        switch recipe.template {
+        case .alpaca: (name, source) = ("alpaca", BuiltinTemplate.alpaca.source)
+        case .chatml: (name, source) = ("chatml", BuiltinTemplate.chatml.source)
+        case .llama3: (name, source) = ("llama3", BuiltinTemplate.llama3.source)
+        case .custom(let text): (name, source) = ("custom", text)
+        // LoadedModel.chatTemplate() falls back to ChatML when the model ships none; record what was used.
+        case .model: (name, source) = ("model", model?.chatTemplateSource ?? BuiltinTemplate.chatml.source)
+        }
+        func token(_ id: Int?) -> AdapterTokens.Token? {
+            guard let id, let content = tokenizer.token(forID: id) else { return nil }
+            return AdapterTokens.Token(id: id, content: content)
+        }
+        return AdapterTokens(chatTemplate: source, template: name, bosToken: token(tokenizer.bosTokenID), eosToken: token(tokenizer.eosTokenID),
+                             padToken: token(Int(padID)), unkToken: token(tokenizer.unkTokenID))
+    }
 
 }

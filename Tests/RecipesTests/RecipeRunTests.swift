@@ -62,6 +62,13 @@ final class RecipeRunTests: XCTestCase {
         XCTAssertEqual(config["r"] as? Int, 4)
         XCTAssertEqual(config["peft_type"] as? String, "LORA")
         XCTAssertEqual(Set(config["target_modules"] as? [String] ?? []), ["q_proj", "v_proj", "o_proj"])
+        // The template and special tokens of the run are recorded beside the adapter for `lorakit export`.
+        let tokens = try XCTUnwrap(try AdapterTokens.read(from: out.appendingPathComponent("checkpoint-6")))
+        XCTAssertEqual(tokens.template, "alpaca")
+        XCTAssertEqual(tokens.chatTemplate, BuiltinTemplate.alpaca.source)
+        // The byte-level test tokenizer has neither pad nor EOS, so batches were padded with id 0.
+        XCTAssertNil(tokens.eosToken)
+        XCTAssertEqual(tokens.padToken?.id, 0)
         let logged = try XCTUnwrap(summary.finalEval?.loss)
         let (result, split) = try run(out).evaluate(adapter: out.appendingPathComponent("checkpoint-6"))
         XCTAssertEqual(split, "validation")

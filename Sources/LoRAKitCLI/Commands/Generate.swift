@@ -17,6 +17,7 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("top-p")) var topP: Float?
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
     @Option(help: "A PEFT adapter directory to apply.") var adapter: String?
+    @Flag(name: .customLong("print-ids"), help: "Also print the prompt and generated token ids as one JSON line on stderr.") var printIDs = false
 
     /// Bad values are input errors (exit 1 with the reason), checked before minutes of model loading.
     func checkArguments() throws {
@@ -42,6 +43,9 @@ struct Generate: ParsableCommand {
             if let template {
                 if let builtin = BuiltinTemplate(named: template) { chosen = try builtin.template() }
                 else { chosen = try ChatTemplate(source: try String(contentsOf: URL(fileURLWithPath: template), encoding: .utf8)) }
+            } else if let adapter, let source = try AdapterTokens.read(from: URL(fileURLWithPath: adapter))?.chatTemplate {
+                // An adapter LoRAKit trained records its template (AdapterTokens): chat through the one it learned.
+                chosen = try ChatTemplate(source: source)
             } else {
                 // Falling back silently to some other template would prompt the model in a format it never saw.
                 guard loaded.chatTemplateSource != nil else {
@@ -60,6 +64,9 @@ struct Generate: ParsableCommand {
             FileHandle.standardOutput.write(Data(piece.utf8))
         }
         FileHandle.standardOutput.write(Data("\n".utf8))
+        if printIDs {
+            FileHandle.standardError.write(Data("{\"prompt_ids\": \(ids), \"generated_ids\": \(result.tokens)}\n".utf8))
+        }
         if result.stoppedAtContext {
             FileHandle.standardError.write(Data("note: stopped after \(result.tokens.count) tokens at the model's context of \(generator.contextLength ?? 0) positions\n".utf8))
         }
