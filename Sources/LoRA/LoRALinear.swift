@@ -26,6 +26,9 @@ public final class LoRALinear: Module, LinearLayer {
     public let fanInFanOut: Bool
     /// DoRA merge factors m/‖W + ΔW‖ per merged adapter, for an exact unmerge.
     var mergedFactors: [String: [Float]] = [:]
+    /// Batched inference across adapters: when set (and not training), each batch row gets its own adapters from
+    /// here instead of `activeAdapters` (see LoRARowRouting).
+    public var rowRouting: LoRARowRouting?
     /// Dropout masks come from here so that a run (and a resumed run) replays exactly.
     public var generator = SeededGenerator(seed: 0)
 
@@ -109,6 +112,10 @@ public final class LoRALinear: Module, LinearLayer {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y = base(x)
         if disabled { return y }
+        if let routing = rowRouting, !isTraining {
+            addRoutedDeltas(x, into: y, routing: routing)
+            return y
+        }
         for name in activeAdapters where !mergedAdapters.contains(name) {
             guard let adapter = adapters[name] else { continue }
             let xd = isTraining && adapter.dropout > 0 ? x.dropout(adapter.dropout, generator: &generator) : x

@@ -7,7 +7,7 @@ struct LoRAKitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lorakit",
         abstract: "LoRA fine-tuning for language models on the CPU.",
-        subcommands: [Train.self, Eval.self, Validate.self, Preprocess.self, Bench.self, Parity.self, Generate.self, Tokenize.self, Forward.self, Inspect.self, Models.self, Merge.self, Plugins.self])
+        subcommands: [Train.self, Eval.self, Validate.self, Preprocess.self, Bench.self, Parity.self, Generate.self, Tokenize.self, Forward.self, Inspect.self, Models.self, Merge.self, Plugins.self, Serve.self])
 }
 
 registerBuiltinArchitectures()
