@@ -28,7 +28,7 @@ struct BenchServe: ParsableCommand {
         }
         try blockingRun { try await measure() }
         // A server started here has no other way to stop than with the process.
-        exit(0)
+        Foundation.exit(0)
     }
 
     func measure() async throws {

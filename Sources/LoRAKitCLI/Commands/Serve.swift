@@ -43,9 +43,10 @@ struct Serve: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
         }
+        let (name, address) = (options.baseName, options.host)
         try blockingRun {
             try await server.run { port in
-                print("lorakit serve: \(options.baseName) on http://\(options.host):\(port)")
+                print("lorakit serve: \(name) on http://\(address):\(port)")
                 fflush(stdout)
             }
         }
