@@ -53,9 +53,10 @@ expect() {
 start tiny --model $fixtures/tiny-llama --served-model-name tiny --adapter-dir $fixtures --max-loaded-adapters 2 --api-key $key
 auth=(-H "Authorization: Bearer $key")
 json=(-H "Content-Type: application/json")
-"$lorakit" generate --model $fixtures/tiny-llama --adapter $fixtures/adapter-a --chat --prompt "What is 2+3?" \
-    --max-tokens 16 >"$work/expected-tiny.txt" 2>/dev/null
-"$py" scripts/serving/openai_client_check.py "$url" $key tiny adapter-a "$work/expected-tiny.txt"
+# The tiny model's context is 64 tokens (bytes); ChatML takes 52 of them around "Hi".
+"$lorakit" generate --model $fixtures/tiny-llama --adapter $fixtures/adapter-a --chat --prompt "Hi" \
+    --max-tokens 10 >"$work/expected-tiny.txt" 2>/dev/null
+"$py" scripts/serving/openai_client_check.py "$url" $key tiny adapter-a "$work/expected-tiny.txt" "Hi" 10
 
 expect 200 "$url/health"
 expect 401 "$url/v1/models"
@@ -138,7 +139,7 @@ if [ -e "${LORAKIT_CACHE:-$HOME/.cache/lorakit}/models/smollm2-135m-instruct" ];
     "$lorakit" generate --model smollm2-135m-instruct --adapter $adapter --chat --prompt "What is 2+3?" --max-tokens 16 \
         >"$work/expected-smol.txt" 2>/dev/null
     start smol --model smollm2-135m-instruct --adapter sft=$adapter --api-key $key
-    "$py" scripts/serving/openai_client_check.py "$url" $key smollm2-135m-instruct sft "$work/expected-smol.txt"
+    "$py" scripts/serving/openai_client_check.py "$url" $key smollm2-135m-instruct sft "$work/expected-smol.txt" "What is 2+3?" 16
     for i in 1 2 3 4; do
         curl -s -o "$work/inflight$i" -w "%{http_code}" "$url/v1/chat/completions" "${auth[@]}" "${json[@]}" \
             -d '{"model":"sft","max_tokens":48,"temperature":0,"messages":[{"role":"user","content":"Tell me about the sea."}]}' \

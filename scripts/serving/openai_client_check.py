@@ -1,16 +1,15 @@
 """The official openai client against `lorakit serve` (chat, streaming, models, completions).
 
-usage: openai_client_check.py BASE_URL API_KEY BASE_MODEL ADAPTER [EXPECTED_CHAT_FILE]
-EXPECTED_CHAT_FILE holds `lorakit generate --adapter … --chat` output for the chat prompt below (greedy, 16 tokens):
-the server's greedy answer must be the same text."""
+usage: openai_client_check.py BASE_URL API_KEY BASE_MODEL ADAPTER EXPECTED_CHAT_FILE PROMPT MAX_TOKENS
+EXPECTED_CHAT_FILE holds `lorakit generate --adapter … --chat --prompt PROMPT --max-tokens MAX_TOKENS` output
+(greedy): the server's greedy chat answer must be the same text."""
 import sys
 import openai
 from openai import OpenAI
 
 base_url, key, base_model, adapter = sys.argv[1:5]
-expected_path = sys.argv[5] if len(sys.argv) > 5 else None
+expected_path, PROMPT, MAX = sys.argv[5], sys.argv[6], int(sys.argv[7])
 client = OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0, timeout=120)
-PROMPT = "What is 2+3?"
 
 # /v1/models: the base, and every adapter with the base as parent.
 models = {m.id: m for m in client.models.list().data}
@@ -21,20 +20,19 @@ assert getattr(models[base_model], "parent", "missing") is None, models[base_mod
 
 # Chat, greedy: usage, finish_reason, and the same text as `lorakit generate --adapter --chat`.
 chat = client.chat.completions.create(model=adapter, messages=[{"role": "user", "content": PROMPT}],
-                                      max_tokens=16, temperature=0)
+                                      max_tokens=MAX, temperature=0)
 choice = chat.choices[0]
 assert choice.message.role == "assistant"
 assert choice.finish_reason in ("stop", "length"), choice.finish_reason
 assert chat.usage.completion_tokens > 0 and chat.usage.prompt_tokens > 0, chat.usage
 assert chat.usage.total_tokens == chat.usage.prompt_tokens + chat.usage.completion_tokens
-if expected_path:
-    expected = open(expected_path, encoding="utf-8", errors="surrogateescape").read()
-    expected = expected[:-1] if expected.endswith("\n") else expected
-    assert choice.message.content == expected, f"server {choice.message.content!r} != generate {expected!r}"
+expected = open(expected_path, encoding="utf-8").read()
+expected = expected[:-1] if expected.endswith("\n") else expected
+assert choice.message.content == expected, f"server {choice.message.content!r} != generate {expected!r}"
 
 # Streaming: the chunks concatenate to the non-streamed answer; the usage chunk comes last.
 stream = client.chat.completions.create(model=adapter, messages=[{"role": "user", "content": PROMPT}],
-                                        max_tokens=16, temperature=0, stream=True,
+                                        max_tokens=MAX, temperature=0, stream=True,
                                         stream_options={"include_usage": True})
 pieces, finish, usage = [], None, None
 for chunk in stream:
@@ -49,16 +47,16 @@ assert "".join(pieces) == choice.message.content, ("".join(pieces), choice.messa
 assert finish == choice.finish_reason and usage and usage.completion_tokens == chat.usage.completion_tokens
 
 # Sampling is seeded: the same seed repeats, stop strings cut the text.
-a = client.chat.completions.create(model=base_model, messages=[{"role": "user", "content": PROMPT}], max_tokens=12,
-                                   temperature=0.9, top_p=0.9, top_k=40, seed=7)
-b = client.chat.completions.create(model=base_model, messages=[{"role": "user", "content": PROMPT}], max_tokens=12,
-                                   temperature=0.9, top_p=0.9, top_k=40, seed=7)
+a = client.chat.completions.create(model=base_model, messages=[{"role": "user", "content": PROMPT}], max_tokens=MAX,
+                                   temperature=0.9, top_p=0.9, seed=7, extra_body={"top_k": 40})
+b = client.chat.completions.create(model=base_model, messages=[{"role": "user", "content": PROMPT}], max_tokens=MAX,
+                                   temperature=0.9, top_p=0.9, seed=7, extra_body={"top_k": 40})
 assert a.choices[0].message.content == b.choices[0].message.content
 full = choice.message.content
 if len(full) > 4:
     stop = full[2:4]
     cut = client.chat.completions.create(model=adapter, messages=[{"role": "user", "content": PROMPT}],
-                                         max_tokens=16, temperature=0, stop=[stop])
+                                         max_tokens=MAX, temperature=0, stop=[stop])
     assert cut.choices[0].message.content == full[:full.index(stop)], (cut.choices[0].message.content, full, stop)
     assert cut.choices[0].finish_reason == "stop"
 
