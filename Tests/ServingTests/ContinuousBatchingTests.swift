@@ -112,8 +112,8 @@ final class ContinuousBatchingTests: XCTestCase {
         var tensors: [SafetensorsTensor] = []
         for layer in 0..<2 {
             let key = "base_model.model.model.layers.\(layer).self_attn.q_proj"
-            tensors.append(SafetensorsTensor(name: key + ".lora_A.weight", dtype: .f32, shape: [2, 32], bytes: [UInt8](repeating: 0, count: 2 * 32 * 4)))
-            tensors.append(SafetensorsTensor(name: key + ".lora_B.weight", dtype: .f32, shape: [64, 2], bytes: [UInt8](repeating: 0, count: 64 * 2 * 4)))
+            tensors.append(SafetensorsTensor(name: key + ".lora_A.weight", floats: [Float](repeating: 0, count: 2 * 32), shape: [2, 32]))
+            tensors.append(SafetensorsTensor(name: key + ".lora_B.weight", floats: [Float](repeating: 0, count: 64 * 2), shape: [64, 2]))
         }
         try SafetensorsWriter.write(tensors, to: broken.appendingPathComponent("adapter_model.safetensors"))
         for name in ["new", "a"] {
@@ -144,18 +144,29 @@ final class ContinuousBatchingTests: XCTestCase {
         let server = try makeServer(maxLoaded: 1)
         defer { server.drain() }
         let aAlone = try await server.generate([.init(model: "a", prompt: "m", maxTokens: 8)])[0].tokens
-        // Both at once with room for one adapter: b cannot evict a while a runs.
-        async let first = server.generate([.init(model: "a", prompt: "m", maxTokens: 8)])
-        do {
-            _ = try await server.generate([.init(model: "b", prompt: "m", maxTokens: 8)])
-        } catch let e as ServeError {
-            XCTAssertEqual(e.status, 429, e.message)
+        let bAlone = try await server.generate([.init(model: "b", prompt: "m", maxTokens: 8)])[0].tokens
+        XCTAssertNotEqual(aAlone, bAlone)
+        // Room for one adapter, both wanted at once: whichever comes second while the first runs is refused with
+        // 429 rather than evicting the running one; whatever is answered is answered right.
+        for _ in 0..<3 {
+            async let first = try? await server.generate([.init(model: "a", prompt: "m", maxTokens: 8)])
+            var second: [Int]?
+            do { second = try await server.generate([.init(model: "b", prompt: "m", maxTokens: 8)])[0].tokens }
+            catch let e as ServeError {
+                XCTAssertEqual(e.status, 429, e.message)
+            }
+            if let second { XCTAssertEqual(second, bAlone) }
+            if let out = await first { XCTAssertEqual(out[0].tokens, aAlone) }
         }
-        let firstTokens = try await first[0].tokens
-        XCTAssertEqual(firstTokens, aAlone)
-        // Idle, a is evicted for b, then loaded again on demand with the same result.
-        _ = try await server.generate([.init(model: "b", prompt: "m", maxTokens: 8)])
+        // Both in one batch: the second adapter can never be resident with the first in use.
+        do {
+            _ = try await server.generate([.init(model: "a", prompt: "m", maxTokens: 8), .init(model: "b", prompt: "m", maxTokens: 8)])
+            XCTFail("two adapters ran at once with room for one")
+        } catch let e as ServeError { XCTAssertEqual(e.status, 429, e.message) }
+        // Idle again, each is loaded on demand (evicting the other) with the same result.
         let again = try await server.generate([.init(model: "a", prompt: "m", maxTokens: 8)])[0].tokens
         XCTAssertEqual(again, aAlone)
+        let bAgain = try await server.generate([.init(model: "b", prompt: "m", maxTokens: 8)])[0].tokens
+        XCTAssertEqual(bAgain, bAlone)
     }
 }
