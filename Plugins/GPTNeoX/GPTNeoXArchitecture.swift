@@ -120,10 +120,9 @@ public final class GPTNeoXModel: Module, ArchitectureModel {
     }
 }
 
-/// The entry point `lorakit` looks up after dlopen: registers the architecture and returns the plugin ABI version
-/// this library was compiled against (inlined here at compile time), which the host compares with its own.
-@_cdecl("lorakit_plugin_register")
-public func lorakitPluginRegister(_ origin: UnsafePointer<CChar>) -> Int32 {
+/// The entry point `lorakit` looks up after dlopen: its name carries the plugin ABI this library is written for, so
+/// the host checks the version in the symbol table before calling it.
+@_cdecl("lorakit_plugin_register_v2")
+public func lorakitPluginRegister(_ origin: UnsafePointer<CChar>) {
     ArchitectureRegistry.shared.register(GPTNeoXArchitecture.self, origin: String(cString: origin))
-    return ArchitecturePluginABI.version
 }

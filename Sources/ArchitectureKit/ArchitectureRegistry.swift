@@ -1,4 +1,9 @@
+import Foundation
+
 /// Resolves a `model_type` or GGUF architecture to the plugin serving it.
+///
+/// Thread-safe: plugins may be registered (a recipe's `plugins:`, a server loading a model) while other threads
+/// resolve architectures.
 public final class ArchitectureRegistry: @unchecked Sendable {
     public struct Entry {
         public let plugin: any ArchitecturePlugin.Type
@@ -7,22 +12,30 @@ public final class ArchitectureRegistry: @unchecked Sendable {
     }
 
     public static let shared = ArchitectureRegistry()
-    public private(set) var entries: [Entry] = []
-    /// Declarative plugins, by the model types they serve.
-    public private(set) var declarations: [ArchitectureDeclaration] = []
+    private let lock = NSLock()
+    private var _entries: [Entry] = []
+    private var _declarations: [ArchitectureDeclaration] = []
 
     public init() {}
 
+    public var entries: [Entry] { lock.withLock { _entries } }
+    /// Declarative plugins, by the model types they serve.
+    public var declarations: [ArchitectureDeclaration] { lock.withLock { _declarations } }
+
     /// Registers a plugin; a later registration for the same model type wins (a user may override a built-in).
     public func register(_ plugin: any ArchitecturePlugin.Type, origin: String = "built-in") {
-        entries.removeAll { $0.plugin == plugin }
-        entries.append(Entry(plugin: plugin, origin: origin))
+        lock.withLock {
+            _entries.removeAll { $0.plugin == plugin }
+            _entries.append(Entry(plugin: plugin, origin: origin))
+        }
     }
 
     /// Registers a declarative plugin; its base must be registered (now or before the first load).
     public func register(_ declaration: ArchitectureDeclaration) {
-        declarations.removeAll { $0.name == declaration.name }
-        declarations.append(declaration)
+        lock.withLock {
+            _declarations.removeAll { $0.name == declaration.name }
+            _declarations.append(declaration)
+        }
     }
 
     /// The plugin that builds `type`, and the declaration that adapts it when `type` is a declared architecture.

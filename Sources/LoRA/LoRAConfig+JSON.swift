@@ -52,7 +52,10 @@ extension LoRAConfig {
             guard v > 0 else { throw fail("r", "the rank must be a positive integer, found \(v)") }
             r = v
         }
-        if let v = try number("lora_alpha") { loraAlpha = v }
+        if let v = try number("lora_alpha") {
+            guard v.isFinite && v >= 0 else { throw fail("lora_alpha", "expected a finite number ≥ 0 (the LoRA scale is lora_alpha / r), found \(v)") }
+            loraAlpha = v
+        }
         if let v = try number("lora_dropout") {
             guard v >= 0 && v < 1 else { throw fail("lora_dropout", "expected a probability in [0, 1), found \(v)") }
             loraDropout = v
@@ -109,12 +112,15 @@ extension LoRAConfig {
         baseModelNameOrPath = json["base_model_name_or_path"] as? String
         revision = json["revision"] as? String
         try validateCombinations(json, fail)
-        let known: Set<String> = ["r", "lora_alpha", "lora_dropout", "target_modules", "exclude_modules", "bias", "modules_to_save",
-                                  "layers_to_transform", "layers_pattern", "rank_pattern", "alpha_pattern", "use_rslora", "use_dora",
-                                  "init_lora_weights", "fan_in_fan_out", "task_type", "base_model_name_or_path", "revision",
-                                  "inference_mode", "peft_type"]
-        otherKeys = json.filter { !known.contains($0.key) }
+        otherKeys = json.filter { !Self.configurationKeys.contains($0.key) }
     }
+
+    /// The PEFT keys this decoder reads; adapter_config.json's other keys are kept as they are (`otherKeys`).
+    public static let configurationKeys: Set<String> = [
+        "r", "lora_alpha", "lora_dropout", "target_modules", "exclude_modules", "bias", "modules_to_save",
+        "layers_to_transform", "layers_pattern", "rank_pattern", "alpha_pattern", "use_rslora", "use_dora",
+        "init_lora_weights", "fan_in_fan_out", "task_type", "base_model_name_or_path", "revision", "inference_mode", "peft_type",
+    ]
 
     /// PEFT's own consistency rules (LoraConfig.__post_init__), and the PEFT features LoRAKit does not implement:
     /// an adapter that uses one of them is refused rather than silently computed without it.
@@ -137,7 +143,7 @@ extension LoRAConfig {
     }
 
     /// PEFT keys whose non-default value changes what the adapter computes, with what they enable.
-    static let unsupportedFeatures: [(String, String)] = [
+    public static let unsupportedFeatures: [(String, String)] = [
         ("lora_bias", "a bias on lora_B (lora_bias)"), ("use_qalora", "QALoRA"), ("layer_replication", "layer replication"),
         ("target_parameters", "LoRA on nn.Parameter targets (target_parameters)"),
         ("trainable_token_indices", "trainable tokens"), ("alora_invocation_tokens", "activated LoRA (aLoRA)"),

@@ -13,12 +13,14 @@ public struct Recipe {
     public var model: String
     /// `tokenizer`: a tokenizer.json or directory overriding the model's own.
     public var tokenizer: String?
+    /// `plugins`: architecture plugins to load before the model (declarations or compiled libraries), resolved
+    /// against the recipe's directory — the recipe-file form of LORAKIT_PLUGINS.
+    public var plugins: [URL] = []
     public var template: TemplateChoice
     public var datasets: [DatasetSpec]
     public var task: TaskSettings
-    /// `lora`: PEFT LoraConfig fields, passed to the LoRA layer's configuration as JSON.
-    public var lora: [String: JSONValue]
-    /// The `lora` section decoded by the LoRA layer (PEFT defaults for keys it leaves out).
+    /// The `lora` section: PEFT's LoraConfig keys, decoded by the LoRA layer's adapter_config.json decoder (PEFT
+    /// defaults for keys it leaves out).
     public var loraConfig: LoRAConfig
     public var training: TrainingSettings
     public var eval: EvalSettings

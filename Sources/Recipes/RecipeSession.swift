@@ -15,6 +15,7 @@ public enum RecipeSession {
 
     /// Loads `model:` (a path relative to the recipe, an absolute path, or an alias).
     public static func loadModel(_ recipe: Recipe, registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
+        try PluginLoader.load(recipe.plugins.map(\.path), into: registry)
         let relative = recipe.directory.appendingPathComponent(recipe.model).path
         let reference = !recipe.model.hasPrefix("/") && FileManager.default.fileExists(atPath: relative) ? relative : recipe.model
         return try ModelLoader.load(reference, head: head(recipe), registry: registry)

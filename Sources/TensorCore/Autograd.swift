@@ -1,3 +1,5 @@
+import Foundation
+
 /// One recorded operation: its inputs and a closure mapping the output gradient to input gradients.
 ///
 /// The closure captures what the backward pass needs (saved activations). Running it once sets it to nil, which
@@ -14,9 +16,20 @@ final class GradFn {
     }
 }
 
-/// Switches graph recording on and off (inference, optimizer updates, evaluation).
+/// Switches graph recording on and off (inference, optimizer updates, evaluation), per thread: a server decoding
+/// on one thread without gradients must not switch recording off for a training step on another.
 public enum GradMode {
-    nonisolated(unsafe) public internal(set) static var isEnabled = true
+    /// Recording is on unless this thread's slot holds a mark; a fresh thread records, like PyTorch's default.
+    private static let disabledKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    public internal(set) static var isEnabled: Bool {
+        get { pthread_getspecific(disabledKey) == nil }
+        set { pthread_setspecific(disabledKey, newValue ? nil : UnsafeRawPointer(bitPattern: 1)) }
+    }
 
     /// Runs `body` without recording operations, like `torch.no_grad()`.
     public static func withoutGrad<T>(_ body: () throws -> T) rethrows -> T {

@@ -47,6 +47,48 @@ final class ExternalArchitectureTests: XCTestCase {
         let parity = try run(lorakit.path, ["parity", "Tests/Fixtures/parity/gpt-neox"], env: ["LORAKIT_PLUGINS": library])
         XCTAssertEqual(parity.status, 0, parity.output)
         XCTAssertTrue(parity.output.contains("all 27 keys within tolerance"), parity.output)
+
+        // A recipe names the plugin (`plugins:`) instead of LORAKIT_PLUGINS, and trains the tiny GPT-NeoX with it.
+        let recipe = out.appendingPathComponent("neox.yaml")
+        let fixtures = Self.root.appendingPathComponent("Tests/Fixtures")
+        try Data("""
+            model: \(fixtures.path)/parity/gpt-neox/model
+            tokenizer: \(fixtures.path)/training/tiny-llama/tokenizer.json
+            plugins: [libGPTNeoXPlugin.so]
+            template: alpaca
+            task: sft
+            datasets:
+              - {path: \(fixtures.path)/training/tiny-llama/sums.jsonl, type: completion, filter: ok == true}
+            lora: {r: 4, lora_alpha: 8, target_modules: [query_key_value]}
+            training: {max_steps: 2, batch_size: 2, max_seq_length: 32}
+            save: {output_dir: run}
+            """.utf8).write(to: recipe)
+        let trained = try run(lorakit.path, ["train", recipe.path], env: [:])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("run/checkpoint-2/adapter_model.safetensors").path), trained.output)
+        let without = try run(lorakit.path, ["train", recipe.path, "--set", "plugins=[]", "--set", "save.output_dir=run2"], env: [:])
+        XCTAssertNotEqual(without.status, 0)
+        XCTAssertTrue(without.output.contains("no plugin serves model_type \"gpt_neox\""), without.output)
+    }
+
+    /// A library written for another plugin ABI is refused by its entry point's name: its code never runs (the
+    /// stand-in entry point aborts the process if called).
+    func testLibraryForAnotherABIIsRefusedBeforeItsCodeRuns() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-abi-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = dir.appendingPathComponent("old.swift")
+        try Data("""
+            import Glibc
+            @_cdecl("lorakit_plugin_register_v1")
+            public func register(_ origin: UnsafePointer<CChar>) { abort() }
+            """.utf8).write(to: source)
+        let library = dir.appendingPathComponent("libOld.so")
+        let built = try run("/usr/bin/env", ["swiftc", "-emit-library", "-parse-as-library", source.path, "-o", library.path], env: [:])
+        XCTAssertEqual(built.status, 0, built.output)
+        XCTAssertThrowsError(try PluginLoader.load([library.path], into: ArchitectureRegistry())) {
+            XCTAssertTrue("\($0)".contains("built for plugin ABI 1, this lorakit has \(ArchitecturePluginABI.version)"), "\($0)")
+        }
     }
 
     func run(_ tool: String, _ args: [String], env: [String: String]) throws -> (status: Int32, output: String) {

@@ -16,8 +16,8 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(r.datasets[0].path, fixtures.appendingPathComponent("mixed.jsonl").standardizedFileURL)
         XCTAssertEqual(r.datasets[0].onBadLine, .skip)
         XCTAssertEqual(r.datasets[0].validationFraction, 0.34)
-        XCTAssertEqual(r.lora["r"], .int(4))
-        XCTAssertEqual(r.lora["target_modules"], .array([.string("q_proj"), .string("v_proj")]))
+        XCTAssertEqual(r.loraConfig.r, 4)
+        XCTAssertEqual(r.loraConfig.targetModules, .names(["q_proj", "v_proj"]))
         XCTAssertEqual(r.training.learningRate, .auto)
         XCTAssertEqual(r.training.batchSize, .value(2))
         XCTAssertEqual(r.training.schedule, .cosine)
@@ -68,7 +68,7 @@ final class RecipeTests: XCTestCase {
                                             "datasets.0.filter=n > 1", "save.output_dir=/tmp/x"])
         XCTAssertEqual(r.training.maxSteps, 3)
         XCTAssertEqual(r.training.learningRate, .auto)
-        XCTAssertEqual(r.lora["target_modules"], .array([.string("q_proj"), .string("o_proj")]))
+        XCTAssertEqual(r.loraConfig.targetModules, .names(["q_proj", "o_proj"]))
         XCTAssertEqual(r.datasets[0].filter?.source, "n > 1")
         XCTAssertEqual(r.save.outputDir.path, "/tmp/x")
         XCTAssertTrue(r.resolvedText.contains("training.max_steps=3"))
@@ -89,6 +89,59 @@ final class RecipeTests: XCTestCase {
         }
         let c = try parse("model: m\ntask: {type: classification, labels: [neg, pos]}\ndatasets:\n  - {path: d.jsonl, type: classification}\n")
         XCTAssertEqual(c.task.labels, ["neg", "pos"])
+    }
+
+    /// Every PEFT option LoRAKit implements can be written in a recipe: the `lora:` section goes through the
+    /// adapter_config.json decoder, and its errors point at the key in the file.
+    func testLoRASectionTakesEveryPEFTOption() throws {
+        let text = """
+            model: m
+            datasets:
+              - {path: d.jsonl, type: text}
+            lora:
+              r: 8
+              lora_alpha: 16
+              target_modules: [q_proj, k_proj, v_proj, o_proj]
+              exclude_modules: [k_proj]
+              layers_to_transform: [0, 1]
+              rank_pattern: {v_proj: 4}
+              alpha_pattern: {v_proj: 8.5}
+              use_dora: true
+              init_lora_weights: pissa
+              bias: lora_only
+            """
+        let c = try parse(text).loraConfig
+        XCTAssertEqual(c.r, 8)
+        XCTAssertEqual(c.loraAlpha, 16)
+        XCTAssertEqual(c.excludeModules, .names(["k_proj"]))
+        XCTAssertEqual(c.layersToTransform, [0, 1])
+        XCTAssertEqual(c.rankPattern, ["v_proj": 4])
+        XCTAssertEqual(c.alphaPattern, ["v_proj": 8.5])
+        XCTAssertTrue(c.useDoRA)
+        XCTAssertEqual(c.initLoRAWeights, .pissa)
+        XCTAssertEqual(c.bias, .loraOnly)
+
+        let errors: [(String, Int, Int, String)] = [
+            ("lora:\n  r: 0\n", 5, 6, "lora.r: the rank must be a positive integer"),
+            ("lora:\n  rank_patern: {q_proj: 4}\n", 5, 16, "did you mean 'rank_pattern'"),
+            ("lora:\n  init_lora_weights: olora\n", 5, 22, "supported: true, false"),
+            ("lora:\n  use_qalora: true\n", 5, 15, "QALoRA is not supported"),
+            ("lora:\n  target_modules: all-linear\n  layers_to_transform: [0]\n", 6, 24, "cannot be used when target_modules is a string"),
+        ]
+        for (section, line, column, message) in errors {
+            XCTAssertThrowsError(try parse("model: m\ndatasets:\n  - {path: d.jsonl, type: text}\n" + section), section) { error in
+                let e = error as! RecipeError
+                XCTAssertEqual(e.line, line, "\(e)")
+                XCTAssertEqual(e.column, column, "\(e)")
+                XCTAssertTrue(e.description.contains(message), "\(e)")
+            }
+        }
+    }
+
+    /// `plugins:` paths are resolved against the recipe's directory.
+    func testPluginsAreResolvedAgainstTheRecipe() throws {
+        let r = try parse("model: m\nplugins: [../../Plugins/Qwen2/qwen2.json, /abs/lib.so]\ndatasets:\n  - {path: d.jsonl, type: text}\n")
+        XCTAssertEqual(r.plugins.map(\.path), [fixtures.appendingPathComponent("../../Plugins/Qwen2/qwen2.json").standardizedFileURL.path, "/abs/lib.so"])
     }
 
     /// The shipped recipes validate.

@@ -12,6 +12,7 @@ struct Validate: ParsableCommand {
     func run() throws {
         do {
             let r = try Recipe.load(URL(fileURLWithPath: recipe), overrides: overrides)
+            try PluginLoader.load(r.plugins.map(\.path))
             let rows = try LoadedRows.load(r.datasets, seed: r.training.seed)
             print("\(recipe): valid")
             print("  model \(r.model), task \(r.task.type.rawValue), template \(r.template)")

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import TensorCore
 
 /// How the rows of a dataset file are read (Axolotl's `type`).

@@ -1,3 +1,5 @@
+import ModelFormats
+
 /// A dataset row filter such as `status == "ok" and similarity < 0.9`, parsed once and evaluated per row.
 ///
 /// Grammar (lowest precedence first):

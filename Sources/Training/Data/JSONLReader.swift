@@ -1,5 +1,6 @@
 import CJSONC
 import Foundation
+import ModelFormats
 
 /// A JSONL line that is not one JSON object, with where it is.
 public struct JSONLError: Error, CustomStringConvertible, Equatable {

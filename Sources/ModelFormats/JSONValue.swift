@@ -1,6 +1,7 @@
 import Foundation
 
-/// One JSON value as read from a dataset line. Integers keep their exact value (`int`), so a label id of
+/// One JSON value: a dataset line, a config file's field, keys carried through unchanged. The one JSON value type of
+/// the project (datasets, adapter_config.json, recipes). Integers keep their exact value (`int`), so a label id of
 /// 9007199254740993 is not rounded through a Double.
 public enum JSONValue: Equatable, Sendable, CustomStringConvertible {
     case null
@@ -48,6 +49,25 @@ public enum JSONValue: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The value of a Foundation object as JSONSerialization produces it. Every number and boolean arrives as an
+    /// NSNumber; on Linux an NSNumber 1 also casts to Bool, so the kind comes from objCType ("c" = boolean,
+    /// "d"/"f" = floating point).
+    public init(foundation v: Any) {
+        switch v {
+        case is NSNull: self = .null
+        case let n as NSNumber:
+            switch String(cString: n.objCType) {
+            case "c": self = .bool(n.boolValue)
+            case "d", "f": self = .double(n.doubleValue)
+            default: self = .int(n.int64Value)
+            }
+        case let s as String: self = .string(s)
+        case let a as [Any]: self = .array(a.map(JSONValue.init(foundation:)))
+        case let o as [String: Any]: self = .object(o.mapValues(JSONValue.init(foundation:)))
+        default: self = .string("\(v)")
+        }
+    }
+
     /// The name of the JSON type, for error messages ("expected a string, found an array").
     public var typeName: String {
         switch self {
@@ -69,6 +89,33 @@ public enum JSONValue: Equatable, Sendable, CustomStringConvertible {
         case .string(let s): return "\"\(s)\""
         case .array(let a): return "[" + a.map(\.description).joined(separator: ", ") + "]"
         case .object(let o): return "{" + o.keys.sorted().map { "\"\($0)\": \(o[$0]!)" }.joined(separator: ", ") + "}"
+        }
+    }
+}
+
+/// Codable, so arbitrary JSON (unknown adapter_config.json keys, say) can be carried inside any Codable document.
+extension JSONValue: Codable {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int64.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .string(let s): try c.encode(s)
+        case .array(let a): try c.encode(a)
+        case .object(let o): try c.encode(o)
         }
     }
 }
