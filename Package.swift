@@ -26,6 +26,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CICU", path: "Sources/CICU", pkgConfig: "icu-uc", providers: [.apt(["libicu-dev"])]),
         .systemLibrary(name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev"])]),
 
         // Core layers, bottom up.
         .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: fast),
@@ -39,6 +40,8 @@ let package = Package(
         .target(name: "Training", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Generation", "Tokenizers", "ChatTemplates", "CJSONC"], swiftSettings: fast),
         .target(name: "Recipes", dependencies: ["ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates", "Generation", "Training",
                                                 .product(name: "Yams", package: "Yams")], swiftSettings: fast),
+        // Data-parallel training over Open MPI: the only target that sees MPI; Training talks to its Communicator.
+        .target(name: "DistributedTraining", dependencies: ["CMPI", "Training"], swiftSettings: fast),
 
         // Built-in architectures: one folder each, depending on the plugin contract only.
         .target(name: "LlamaPlugin", dependencies: ["TensorCore", "NN", "ArchitectureKit"], path: "Plugins/Llama", swiftSettings: fast),
@@ -57,7 +60,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: fast),
         .executableTarget(name: "LoRAKitCLI", dependencies: [
-            "LoRAKit", "Serving", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "LoRAKit", "Serving", "DistributedTraining", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast,
         // Plugins loaded with dlopen resolve the contract's symbols from the executable itself.
         linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]),

@@ -36,14 +36,16 @@ struct BERTConfiguration {
     var activation: String
 
     init(_ c: ModelConfig) throws {
-        vocabularySize = try c.int("vocab_size")
-        hidden = try c.int("hidden_size")
-        heads = try c.int("num_attention_heads")
-        layers = try c.int("num_hidden_layers")
-        intermediate = try c.int("intermediate_size")
-        positions = try c.int("max_position_embeddings", default: 512)
-        typeVocabulary = try c.int("type_vocab_size", default: 2)
-        eps = Float(try c.double("layer_norm_eps", default: 1e-12))
+        typealias L = ModelConfig.Limits
+        vocabularySize = try c.size("vocab_size", limit: L.vocabulary)
+        hidden = try c.size("hidden_size", limit: L.width)
+        heads = try c.size("num_attention_heads", limit: L.heads)
+        try c.requireDivides(("num_attention_heads", heads), ("hidden_size", hidden))
+        layers = try c.size("num_hidden_layers", limit: L.layers)
+        intermediate = try c.size("intermediate_size", limit: L.width)
+        positions = try c.size("max_position_embeddings", default: 512, limit: L.positions)
+        typeVocabulary = try c.size("type_vocab_size", default: 2, limit: L.vocabulary)
+        eps = Float(try c.positive("layer_norm_eps", default: 1e-12))
         activation = try c.string("hidden_act", default: "gelu")
         guard ["gelu", "gelu_new", "relu"].contains(activation) else {
             throw ArchitectureError.unsupported("\(c.source): hidden_act \"\(activation)\" is not supported")

@@ -32,12 +32,17 @@ struct FalconConfiguration {
     var headDim: Int { hidden / heads }
 
     init(_ c: ModelConfig) throws {
-        vocabularySize = try c.int("vocab_size")
-        hidden = try c.int("hidden_size")
-        heads = try c.int("num_attention_heads")
-        layers = try c.int("num_hidden_layers")
-        ffn = try c.int("ffn_hidden_size", default: 4 * hidden)
-        eps = Float(try c.double("layer_norm_epsilon", default: 1e-5))
+        typealias L = ModelConfig.Limits
+        vocabularySize = try c.size("vocab_size", limit: L.vocabulary)
+        hidden = try c.size("hidden_size", limit: L.width)
+        heads = try c.size("num_attention_heads", limit: L.heads)
+        try c.requireDivides(("num_attention_heads", heads), ("hidden_size", hidden))
+        guard (hidden / heads) % 2 == 0 else {
+            throw ArchitectureError.badConfig("\(c.source): head size hidden_size / num_attention_heads = \(hidden / heads) must be even for rotary embeddings")
+        }
+        layers = try c.size("num_hidden_layers", limit: L.layers)
+        ffn = try c.size("ffn_hidden_size", default: 4 * hidden, limit: 4 * L.width)
+        eps = Float(try c.positive("layer_norm_epsilon", default: 1e-5))
         bias = try c.bool("bias", default: false)
         newArchitecture = try c.bool("new_decoder_architecture", default: false)
         parallel = try c.bool("parallel_attn", default: true)
@@ -45,11 +50,9 @@ struct FalconConfiguration {
         padTokenID = c.values["pad_token_id"] as? Int
         // The KV head count: grouped in the 40B layout, one shared head with multi_query, else one per query head
         // (transformers' FalconAttention.num_kv_heads; its non-multi-query split assumes num_kv_heads = heads).
-        if newArchitecture { kvHeads = try c.int("num_kv_heads", default: heads) }
+        if newArchitecture { kvHeads = try c.size("num_kv_heads", default: heads, limit: L.heads) }
         else { kvHeads = try c.bool("multi_query", default: true) ? 1 : heads }
-        guard heads % kvHeads == 0, hidden % heads == 0 else {
-            throw ArchitectureError.badConfig("\(c.source): num_attention_heads \(heads) must divide hidden_size \(hidden) and be a multiple of num_kv_heads \(kvHeads)")
-        }
+        try c.requireDivides(("num_kv_heads", kvHeads), ("num_attention_heads", heads))
         let parallelNorms = try c.int("num_ln_in_parallel_attn", default: 2)
         separateNorms = newArchitecture && parallelNorms == 2
         // transformers builds input/post_attention_layernorm for it but its forward reads ln_attn: no checkpoint runs.
@@ -63,8 +66,8 @@ struct FalconConfiguration {
             guard ropeType == "default" else {
                 throw ArchitectureError.unsupported("\(c.source): rope_type \"\(ropeType)\" is not supported (only \"default\")")
             }
-            ropeTheta = try ModelConfig(rope, source: c.source + " rope_parameters").double("rope_theta", default: 10_000)
-        } else { ropeTheta = try c.double("rope_theta", default: 10_000) }
+            ropeTheta = try ModelConfig(rope, source: c.source + " rope_parameters").positive("rope_theta", default: 10_000)
+        } else { ropeTheta = try c.positive("rope_theta", default: 10_000) }
         let activation = try c.string("activation", default: "gelu")
         guard activation == "gelu" else { throw ArchitectureError.unsupported("\(c.source): activation \"\(activation)\" is not supported") }
     }
@@ -124,9 +127,11 @@ final class FalconBlock: Module {
 }
 
 /// FalconForCausalLM / FalconForSequenceClassification / FalconModel.
-public final class FalconModel: Module, ArchitectureModel {
+public final class FalconModel: Module, ArchitectureModel, GradientCheckpointable, ChunkedLossModel {
     public let head: TaskHead
     let c: FalconConfiguration
+    /// Recompute each block during backward instead of keeping its activations.
+    public var gradientCheckpointing = false
 
     init(_ c: FalconConfiguration, head: TaskHead) {
         self.c = c
@@ -153,7 +158,10 @@ public final class FalconModel: Module, ArchitectureModel {
 
     var body: Module { head == .base ? self : child("transformer", as: Module.self) }
 
-    public func forward(_ input: ModelInput) -> Tensor {
+    public var outputHead: Module? { head == .causalLM ? child("lm_head") : nil }
+
+    /// ln_f's output (B, T, hidden).
+    public func hiddenStates(_ input: ModelInput) -> Tensor {
         let t = body
         let past = input.cache?.length ?? 0
         let positions = input.positionIDs ?? ModelInput.defaultPositions(batch: input.batchSize, length: input.length, offset: past)
@@ -161,8 +169,19 @@ public final class FalconModel: Module, ArchitectureModel {
         let mask = AttentionMask(causal: true, keyPadding: input.keyPaddingMask(pastLength: past), segments: input.segmentIDs)
         var h = t.child("word_embeddings", as: Embedding.self)(input.inputIDs)
         let blocks: ModuleList<FalconBlock> = t.child("h")
-        for i in 0..<blocks.count { h = blocks[i](h, rope: rope, mask: mask, cache: input.cache, layer: i) }
-        h = t.child("ln_f", as: LayerNorm.self)(h)
+        for i in 0..<blocks.count {
+            let block = blocks[i]
+            if gradientCheckpointing && input.cache == nil {
+                h = checkpointed([h]) { block($0[0], rope: rope, mask: mask, cache: nil, layer: i) }
+            } else {
+                h = block(h, rope: rope, mask: mask, cache: input.cache, layer: i)
+            }
+        }
+        return t.child("ln_f", as: LayerNorm.self)(h)
+    }
+
+    public func forward(_ input: ModelInput) -> Tensor {
+        let h = hiddenStates(input)
         switch head {
         case .causalLM: return linear("lm_head")(h)
         case .sequenceClassification: return linear("score")(h.gatherRows(input.lastTokenIndices(padTokenID: c.padTokenID)))

@@ -32,13 +32,15 @@ public struct GPT2Configuration {
     var padTokenID: Int?
 
     init(_ c: ModelConfig) throws {
-        vocabularySize = try c.int("vocab_size")
-        hidden = try c.int("n_embd")
-        heads = try c.int("n_head")
-        layers = try c.int("n_layer")
-        positions = try c.int("n_positions", default: 1024)
-        inner = try c.int("n_inner", default: 4 * hidden)
-        eps = Float(try c.double("layer_norm_epsilon", default: 1e-5))
+        typealias L = ModelConfig.Limits
+        vocabularySize = try c.size("vocab_size", limit: L.vocabulary)
+        hidden = try c.size("n_embd", limit: L.width)
+        heads = try c.size("n_head", limit: L.heads)
+        try c.requireDivides(("n_head", heads), ("n_embd", hidden))
+        layers = try c.size("n_layer", limit: L.layers)
+        positions = try c.size("n_positions", default: 1024, limit: L.positions)
+        inner = try c.size("n_inner", default: 4 * hidden, limit: 4 * L.width)
+        eps = Float(try c.positive("layer_norm_epsilon", default: 1e-5))
         activation = try c.string("activation_function", default: "gelu_new")
         guard ["gelu_new", "gelu_pytorch_tanh", "gelu", "relu"].contains(activation) else {
             throw ArchitectureError.unsupported("\(c.source): activation_function \"\(activation)\" is not supported")
@@ -91,9 +93,11 @@ final class GPT2Block: Module {
 }
 
 /// GPT2LMHeadModel / GPT2ForSequenceClassification / GPT2Model.
-public final class GPT2Model: Module, ArchitectureModel {
+public final class GPT2Model: Module, ArchitectureModel, GradientCheckpointable, ChunkedLossModel {
     public let head: TaskHead
     let c: GPT2Configuration
+    /// Recompute each block during backward instead of keeping its activations.
+    public var gradientCheckpointing = false
 
     init(_ c: GPT2Configuration, head: TaskHead) {
         self.c = c
@@ -121,15 +125,29 @@ public final class GPT2Model: Module, ArchitectureModel {
 
     var body: Module { head == .base ? self : child("transformer", as: Module.self) }
 
-    public func forward(_ input: ModelInput) -> Tensor {
+    public var outputHead: Module? { head == .causalLM ? child("lm_head") : nil }
+
+    /// ln_f's output (B, T, hidden).
+    public func hiddenStates(_ input: ModelInput) -> Tensor {
         let t = body
         let past = input.cache?.length ?? 0
         let positions = input.positionIDs ?? ModelInput.defaultPositions(batch: input.batchSize, length: input.length, offset: past)
         var h = t.child("wte", as: Embedding.self)(input.inputIDs) + t.child("wpe", as: Embedding.self)(positions)
         let mask = AttentionMask(causal: true, keyPadding: input.keyPaddingMask(pastLength: past), segments: input.segmentIDs)
         let blocks: ModuleList<GPT2Block> = t.child("h")
-        for i in 0..<blocks.count { h = blocks[i](h, mask: mask, cache: input.cache, layer: i) }
-        h = t.child("ln_f", as: LayerNorm.self)(h)
+        for i in 0..<blocks.count {
+            let block = blocks[i]
+            if gradientCheckpointing && input.cache == nil {
+                h = checkpointed([h]) { block($0[0], mask: mask, cache: nil, layer: i) }
+            } else {
+                h = block(h, mask: mask, cache: input.cache, layer: i)
+            }
+        }
+        return t.child("ln_f", as: LayerNorm.self)(h)
+    }
+
+    public func forward(_ input: ModelInput) -> Tensor {
+        let h = hiddenStates(input)
         switch head {
         case .causalLM: return linear("lm_head")(h)
         case .sequenceClassification: return linear("score")(h.gatherRows(input.lastTokenIndices(padTokenID: c.padTokenID)))

@@ -27,6 +27,8 @@ public enum LlamaArchitecture: ArchitecturePlugin {
         }
         let heads = try int("llama.attention.head_count")
         let hidden = try int("llama.embedding_length")
+        // config.json's checks (LlamaConfiguration) name the HF keys; this one guards the division just below.
+        guard heads > 0 else { throw ArchitectureError.badConfig("GGUF metadata: llama.attention.head_count is \(heads); it must be positive") }
         guard let vocab = m["tokenizer.ggml.tokens"]?.array?.count ?? m["llama.vocab_size"]?.int else {
             throw ArchitectureError.badConfig("GGUF metadata: neither tokenizer.ggml.tokens nor llama.vocab_size")
         }
@@ -81,7 +83,7 @@ public enum LlamaArchitecture: ArchitecturePlugin {
 }
 
 /// LlamaForCausalLM / LlamaForSequenceClassification / LlamaModel, depending on the head.
-public final class LlamaModel: Module, ArchitectureModel, GradientCheckpointable {
+public final class LlamaModel: Module, ArchitectureModel, GradientCheckpointable, ChunkedLossModel {
     public let head: TaskHead
     let config: LlamaConfiguration
 
@@ -110,8 +112,11 @@ public final class LlamaModel: Module, ArchitectureModel, GradientCheckpointable
         set { child("model", as: LlamaBackbone.self).gradientCheckpointing = newValue }
     }
 
+    public func hiddenStates(_ input: ModelInput) -> Tensor { child("model", as: LlamaBackbone.self)(input) }
+    public var outputHead: Module? { head == .causalLM ? child("lm_head") : nil }
+
     public func forward(_ input: ModelInput) -> Tensor {
-        let hidden = child("model", as: LlamaBackbone.self)(input)
+        let hidden = hiddenStates(input)
         switch head {
         case .causalLM:
             return linear("lm_head")(hidden)

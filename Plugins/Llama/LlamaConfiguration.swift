@@ -1,3 +1,4 @@
+import Foundation
 import ArchitectureKit
 
 /// The fields of a Llama config.json that the model uses, read with the names transformers writes.
@@ -17,23 +18,32 @@ public struct LlamaConfiguration {
     public var padTokenID: Int?
 
     public init(_ c: ModelConfig) throws {
-        vocabularySize = try c.int("vocab_size")
-        hiddenSize = try c.int("hidden_size")
-        intermediateSize = try c.int("intermediate_size")
-        layers = try c.int("num_hidden_layers")
-        heads = try c.int("num_attention_heads")
-        kvHeads = try c.int("num_key_value_heads", default: heads)
-        headDim = try c.int("head_dim", default: hiddenSize / heads)
-        rmsNormEps = Float(try c.double("rms_norm_eps", default: 1e-6))
+        typealias L = ModelConfig.Limits
+        vocabularySize = try c.size("vocab_size", limit: L.vocabulary)
+        hiddenSize = try c.size("hidden_size", limit: L.width)
+        intermediateSize = try c.size("intermediate_size", limit: L.width)
+        layers = try c.size("num_hidden_layers", limit: L.layers)
+        heads = try c.size("num_attention_heads", limit: L.heads)
+        kvHeads = try c.size("num_key_value_heads", default: heads, limit: L.heads)
+        // Without head_dim, transformers takes hidden_size // heads: it must divide exactly.
+        if c.values["head_dim"] == nil || c.values["head_dim"] is NSNull {
+            try c.requireDivides(("num_attention_heads", heads), ("hidden_size", hiddenSize))
+        }
+        headDim = try c.size("head_dim", default: hiddenSize / heads, limit: L.width)
+        guard headDim % 2 == 0 else { throw ArchitectureError.badConfig("\(c.source): head_dim \(headDim) must be even for rotary embeddings") }
+        rmsNormEps = Float(try c.positive("rms_norm_eps", default: 1e-6))
+        // Llama's MLP is SwiGLU: another activation would be silently replaced by SiLU.
+        _ = try c.requireOneOf("hidden_act", default: "silu", ["silu", "swish"])
+        _ = try c.size("max_position_embeddings", default: 2048, limit: L.positions)
         // transformers 5 nests rope settings under rope_parameters; older configs have rope_theta at the top level.
         if let rope = c.values["rope_parameters"] as? [String: Any] {
             let ropeType = rope["rope_type"] as? String ?? "default"
             guard ropeType == "default" else {
                 throw ArchitectureError.unsupported("\(c.source): rope_type \"\(ropeType)\" is not supported (only \"default\")")
             }
-            ropeTheta = try ModelConfig(rope, source: c.source + " rope_parameters").double("rope_theta", default: 10_000)
+            ropeTheta = try ModelConfig(rope, source: c.source + " rope_parameters").positive("rope_theta", default: 10_000)
         } else {
-            ropeTheta = try c.double("rope_theta", default: 10_000)
+            ropeTheta = try c.positive("rope_theta", default: 10_000)
         }
         tieWordEmbeddings = try c.bool("tie_word_embeddings", default: false)
         attentionBias = try c.bool("attention_bias", default: false)
@@ -47,8 +57,6 @@ public struct LlamaConfiguration {
                 throw ArchitectureError.unsupported("\(c.source): sliding_window \(window) < max_position_embeddings \(context); sliding-window attention is not implemented")
             }
         }
-        guard heads % kvHeads == 0 else {
-            throw ArchitectureError.badConfig("\(c.source): num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
-        }
+        try c.requireDivides(("num_key_value_heads", kvHeads), ("num_attention_heads", heads))
     }
 }

@@ -21,6 +21,16 @@ public struct LoadedModel {
 public enum ModelLoader {
     public static func load(_ reference: String, head: TaskHead = .causalLM,
                             registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
+        try load(reference, head: Optional(head), registry: registry)
+    }
+
+    /// Loads with the causal-LM head when the architecture has one, else the bare model (an encoder such as BERT),
+    /// for commands that only look at the model (`inspect`).
+    public static func loadWithNaturalHead(_ reference: String, registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
+        try load(reference, head: nil, registry: registry)
+    }
+
+    static func load(_ reference: String, head: TaskHead?, registry: ArchitectureRegistry) throws -> LoadedModel {
         let url = try ModelReference.resolve(reference)
         var isDirectory: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
@@ -30,35 +40,39 @@ public enum ModelLoader {
         return loaded
     }
 
-    static func loadDirectory(_ dir: URL, head: TaskHead, registry: ArchitectureRegistry) throws -> LoadedModel {
+    static func loadDirectory(_ dir: URL, head: TaskHead?, registry: ArchitectureRegistry) throws -> LoadedModel {
         let configURL = dir.appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: configURL.path) else { throw ModelLoadingError.missingConfig(dir.path) }
         var config = try ModelConfig(contentsOf: configURL)
         guard let type = config.modelType else { throw ArchitectureError.badConfig("\(configURL.path): missing \"model_type\"") }
         let (plugin, declaration) = try registry.resolve(modelType: type)
         if let declaration { config = try declaration.apply(to: config) }
+        let head = head ?? (plugin.supports(.causalLM) ? .causalLM : .base)
+        let checkpoint = try SafetensorsCheckpoint(directory: dir)
+        try config.checkLayerCount(against: checkpoint.tensorNames, file: dir.path)
         let model = try plugin.makeModel(config: config, head: head)
         for suffix in declaration?.removeParameters ?? [] {
             for (path, _) in model.namedParameters() where path.hasSuffix("." + suffix) || path == suffix { model.removeParameter(at: path) }
         }
-        let checkpoint = try SafetensorsCheckpoint(directory: dir)
         try loadWeights(into: model, plugin: plugin, config: config, names: checkpoint.tensorNames, source: dir.path) { name in
             Tensor(try checkpoint.floats(name), shape: try checkpoint.info(name).shape)
         }
         return LoadedModel(plugin: plugin, config: config, model: model, location: dir, ggufMetadata: nil)
     }
 
-    static func loadGGUF(_ url: URL, head: TaskHead, registry: ArchitectureRegistry) throws -> LoadedModel {
+    static func loadGGUF(_ url: URL, head: TaskHead?, registry: ArchitectureRegistry) throws -> LoadedModel {
         let file = try GGUFFile(url: url)
         guard let arch = file.metadata["general.architecture"]?.string else {
             throw ModelLoadingError.unsupported("\(url.path): GGUF without general.architecture")
         }
         let plugin = try registry.plugin(forGGUFArchitecture: arch)
+        let head = head ?? (plugin.supports(.causalLM) ? .causalLM : .base)
         var config = try plugin.config(fromGGUF: file.metadata)
         // Weights are tied exactly when the file has no separate output matrix.
         if config.values["tie_word_embeddings"] != nil {
             config.values["tie_word_embeddings"] = !file.tensorNames.contains { plugin.hfTensor(forGGUF: $0, config: config)?.path == "lm_head.weight" }
         }
+        try config.checkLayerCount(against: file.tensorNames, file: url.path)
         let model = try plugin.makeModel(config: config, head: head)
         var byPath: [String: (String, GGUFTensorMapping)] = [:]
         for name in file.tensorNames {
@@ -69,12 +83,16 @@ public enum ModelLoader {
             byPath[mapping.path] = (name, mapping)
         }
         try loadWeights(into: model, plugin: plugin, config: config, names: Array(byPath.keys), source: url.path) { path in
-            let (name, mapping) = byPath[path]!
+            guard let (name, mapping) = byPath[path] else { throw ModelLoadingError.unsupported("\(url.path): no tensor for \(path)") }
             let info = try file.info(name)
-            var values = try file.floats(name)
-            if let heads = mapping.undoRotaryPermutation {
-                values = undoRotaryPermutation(values, rows: info.shape[0], columns: info.shape.dropFirst().reduce(1, *), heads: heads)
+            guard let heads = mapping.undoRotaryPermutation else {
+                // Straight into the tensor's storage: no array copy (the embedding alone is 113 MB in Float32).
+                let t = Tensor(shape: info.shape, storage: Storage(count: info.shape.reduce(1, *), zeroed: false))
+                try file.dequantize(name, into: t.data)
+                return t
             }
+            let values = undoRotaryPermutation(try file.floats(name), rows: info.shape[0],
+                                               columns: info.shape.dropFirst().reduce(1, *), heads: heads)
             return Tensor(values, shape: info.shape)
         }
         return LoadedModel(plugin: plugin, config: config, model: model, location: url, ggufMetadata: file.metadata)
@@ -117,6 +135,9 @@ public enum ModelLoader {
         }
         try model.loadWeights(optional: optional) { path in
             guard let key = keyFor[path] else { return nil }
+            // The zero placeholder each loaded tensor replaces goes back to the buffer pool; return it to the system
+            // now, or loading peaks at twice the model's size (1.2 GB for SmolLM2-135M instead of 0.6).
+            Tensor.releaseCachedBuffers()
             do { return try read(key) } catch { throw ModelLoadingError.unsupported("\(source): \(key): \(error)") }
         }
         for (target, origin) in model.tiedParameters where keyFor[target] == nil { try model.tie(target, to: origin) }
@@ -124,7 +145,7 @@ public enum ModelLoader {
             var gen = SeededGenerator(seed: 42)
             let std = Float(try config.double("initializer_range", default: 0.02))
             for path in fresh {
-                let shape = model.namedParameters().first { $0.path == path }!.tensor.shape
+                guard let shape = model.namedParameters().first(where: { $0.path == path })?.tensor.shape else { continue }
                 try model.setParameter(at: path, path.hasSuffix(".bias") ? Tensor(zeros: shape) : .normal(shape, std: std, generator: &gen))
             }
             FileHandle.standardError.write(Data("note: \(fresh.joined(separator: ", ")) not in \(source); initialised for training\n".utf8))

@@ -57,3 +57,14 @@ public struct Sampler {
         return candidates[probs.count - 1].id
     }
 }
+
+extension SamplingOptions {
+    /// transformers' ranges: temperature ≥ 0 (0 = greedy), top_k ≥ 0 (0 = off), top_p in (0, 1].
+    public func validate() throws {
+        guard temperature.isFinite, temperature >= 0 else {
+            throw GenerationError.badInput("temperature is \(temperature); it must be a finite number ≥ 0 (0 = greedy)")
+        }
+        if let k = topK, k < 0 { throw GenerationError.badInput("top-k is \(k); it must be ≥ 0 (0 = off)") }
+        if let p = topP, !(p.isFinite && p > 0 && p <= 1) { throw GenerationError.badInput("top-p is \(p); it must be in (0, 1]") }
+    }
+}

@@ -66,6 +66,9 @@ extension LoRAModel {
         let staging = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).tmp-\(getpid())")
         try? fm.removeItem(at: staging)
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        // A failed save (a full disk) must not leave its staging folder behind.
+        var done = false
+        defer { if !done { try? fm.removeItem(at: staging) } }
         let tensors = adapterTensors(name).map { SafetensorsTensor(name: $0.key, floats: $0.tensor.scalars, shape: $0.tensor.shape) }
         try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: staging.appendingPathComponent("adapter_model.safetensors"))
         try config.jsonData().write(to: staging.appendingPathComponent("adapter_config.json"))
@@ -79,14 +82,16 @@ extension LoRAModel {
             }
             try? fm.removeItem(at: staging)
         } else {
-            try fm.moveItem(at: staging, to: target)
+            try OutputPaths.rename(staging, target)
         }
+        done = true
     }
 
     /// Loads a PEFT adapter directory into `model` (a new LoRAModel), strictly: every tensor the config implies must
     /// be in the file with the right shape, and every tensor of the file must be used.
     public static func load(from directory: URL, into model: any ArchitectureModel, plugin: any ArchitecturePlugin.Type,
                             adapterName: String = "default") throws -> LoRAModel {
+        try checkAdapterDirectory(directory)
         let config = try LoRAConfig(contentsOf: directory.appendingPathComponent("adapter_config.json"))
         let lora = try LoRAModel(model: model, plugin: plugin, config: config, adapterName: adapterName)
         try lora.loadWeights(from: directory, adapter: adapterName)
@@ -95,6 +100,7 @@ extension LoRAModel {
 
     /// Adds adapter `name` from a PEFT directory to this model.
     public func loadAdapter(from directory: URL, as name: String) throws {
+        try Self.checkAdapterDirectory(directory)
         let config = try LoRAConfig(contentsOf: directory.appendingPathComponent("adapter_config.json"))
         try addAdapter(name, config: config)
         try loadWeights(from: directory, adapter: name)
@@ -116,6 +122,10 @@ extension LoRAModel {
                 throw LoRAError.adapterFile("\(url.path): tensor '\(key)' has shape \(shape), the model expects \(tensor.shape)")
             }
             let values = try file.floats(key)
+            // PyTorch would load it, but every logit would be NaN: generate printed NUL bytes and merge wrote a NaN model.
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw LoRAError.nonFinite("\(url.path): tensor '\(key)' holds \(values[bad]) at element \(bad); the adapter is corrupt")
+            }
             tensor.data.update(from: values, count: values.count)
         }
     }

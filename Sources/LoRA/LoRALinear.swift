@@ -110,12 +110,31 @@ public final class LoRALinear: Module, LinearLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var y = base(x)
-        if disabled { return y }
-        if let routing = rowRouting, !isTraining {
+        if let routing = rowRouting, !isTraining, !disabled {
+            // Serving: each batch row gets its own adapters (LoRARowRouting), never the fused single-adapter path.
+            let y = base(x)
             addRoutedDeltas(x, into: y, routing: routing)
             return y
         }
+        if let fused = fusedForward(x) { return fused }
+        let y = base(x)
+        if disabled { return y }
+        return Profiler.scoped(.lora) { addingAdapters(to: y, input: x) }
+    }
+
+    /// The common case — one active, unmerged plain LoRA adapter over a Linear or Conv1D — as the single fused op
+    /// `loraLinear` (no adapter-sized temporaries, dropout mask redrawn in backward instead of stored).
+    private func fusedForward(_ x: Tensor) -> Tensor? {
+        guard !disabled, activeAdapters.count == 1, let name = activeAdapters.first, !mergedAdapters.contains(name),
+              let adapter = adapters[name], !adapter.useDoRA, base is Linear || base is Conv1D else { return nil }
+        return loraLinear(x, weight: base.weightTensor, weightIsInputMajor: fanInFanOut, bias: base.biasTensor,
+                          loraA: loraA(name).weight, loraB: loraB(name).weight, scale: adapter.scaling,
+                          dropout: isTraining ? adapter.dropout : 0, generator: &generator)
+    }
+
+    /// y plus every active, unmerged adapter's contribution for input x.
+    private func addingAdapters(to baseOutput: Tensor, input x: Tensor) -> Tensor {
+        var y = baseOutput
         for name in activeAdapters where !mergedAdapters.contains(name) {
             guard let adapter = adapters[name] else { continue }
             let xd = isTraining && adapter.dropout > 0 ? x.dropout(adapter.dropout, generator: &generator) : x

@@ -10,10 +10,13 @@ public enum LoRAError: Error, CustomStringConvertible {
     case adapterFile(String)
     case weightedAdapter(String)
     case parityCase(String)
+    case badConfig(String)
+    case nonFinite(String)
 
     public var description: String {
         switch self {
-        case .noTargets(let s), .notLinear(let s), .adapterFile(let s), .weightedAdapter(let s), .parityCase(let s): return s
+        case .noTargets(let s), .notLinear(let s), .adapterFile(let s), .weightedAdapter(let s), .parityCase(let s),
+             .badConfig(let s), .nonFinite(let s): return s
         case .unknownAdapter(let n): return "no adapter named '\(n)'"
         }
     }
@@ -56,7 +59,10 @@ public final class LoRAModel {
 
     /// Adds another adapter (PEFT's add_adapter); it becomes trainable only when made active.
     public func addAdapter(_ name: String, config: LoRAConfig, seed: UInt64 = 0) throws {
-        precondition(configs[name] == nil, "adapter '\(name)' exists")
+        guard configs[name] == nil else {
+            throw LoRAError.badConfig("an adapter named '\(name)' is already loaded; give the new one another name or delete the old one first")
+        }
+        try config.validate(source: "adapter '\(name)'")
         var config = config
         if config.taskType == "SEQ_CLS", case .sequenceClassification = model.head {
             // PeftModelForSequenceClassification trains the new head whole: it adds both usual head names.
@@ -81,7 +87,8 @@ public final class LoRAModel {
                 }
                 continue
             }
-            try wrapper.addAdapter(name, rank: config.rank(for: path), scaling: config.scaling(for: path),
+            let rank = try config.checkedRank(for: path, inFeatures: wrapper.inFeatures, outFeatures: wrapper.outFeatures)
+            try wrapper.addAdapter(name, rank: rank, scaling: config.scaling(for: path),
                                    dropout: config.loraDropout, useDoRA: config.useDoRA,
                                    initialization: config.initLoRAWeights, generator: &generator)
             matched.append(path)
@@ -90,7 +97,13 @@ public final class LoRAModel {
             throw LoRAError.noTargets("target modules \(config.targetModules.map { "\($0)" } ?? "\(plugin.defaultTargetModules)") match no linear layer of the \(plugin.name) model")
         }
         for target in config.modulesToSave ?? [] {
-            for (path, module) in model.namedModules() where !Self.isInternal(path) && (path == target || path.hasSuffix("." + target)) {
+            let found = model.namedModules().filter { !Self.isInternal($0.path) && ($0.path == target || $0.path.hasSuffix("." + target)) }
+            // PEFT's SEQ_CLS adds both usual head names; a model has only one of them.
+            let implied = config.taskType == "SEQ_CLS" && ["classifier", "score"].contains(target)
+            if found.isEmpty && !implied {
+                throw LoRAError.badConfig("modules_to_save '\(target)' names no module of the \(plugin.name) model")
+            }
+            for (path, module) in found {
                 let wrapper: ModulesToSaveWrapper
                 if let existing = module as? ModulesToSaveWrapper { wrapper = existing }
                 else if let linear = module as? any LinearLayer, !(module is LoRALinear) {

@@ -11,8 +11,14 @@ public enum MergedModelWriter {
     /// `adapter`, merges and unloads it (PEFT's merge_and_unload), and writes the result to `directory`.
     /// Returns the adapter's config.
     @discardableResult
-    public static func merge(model reference: String, adapter: URL, to directory: URL,
+    public static func merge(model reference: String, adapter: URL, to directory: URL, force: Bool = false,
                              registry: ArchitectureRegistry = .shared) throws -> LoRAConfig {
+        // Refuse before the minutes of loading and merging, not after (and after putting back what a killed merge
+        // had renamed aside).
+        OutputPaths.recoverInterruptedWrite(of: directory)
+        try OutputPaths.checkTarget(directory, force: force)
+        try OutputPaths.ensureWritableDirectory(directory.deletingLastPathComponent())
+        try LoRAModel.checkAdapterDirectory(adapter)
         let adapterConfig = try LoRAConfig(contentsOf: adapter.appendingPathComponent("adapter_config.json"))
         var head = TaskHead.causalLM
         if adapterConfig.taskType == "SEQ_CLS" {
@@ -24,12 +30,19 @@ public enum MergedModelWriter {
         let loaded = try ModelLoader.load(reference, head: head, registry: registry)
         let lora = try LoRAModel.load(from: adapter, into: loaded.model, plugin: loaded.plugin)
         try lora.mergeAndUnload()
-        try write(loaded.model, config: loaded.config, to: directory)
+        try write(loaded.model, config: loaded.config, to: directory, force: force)
         return adapterConfig
     }
 
-    public static func write(_ model: any ArchitectureModel, config: ModelConfig, to directory: URL) throws {
+    /// Writes into a temporary sibling that is renamed over `directory`; an existing non-empty `directory` is
+    /// refused unless `force`. A non-finite merged weight is an error: transformers would load a model that only
+    /// outputs NaN.
+    public static func write(_ model: any ArchitectureModel, config: ModelConfig, to directory: URL, force: Bool = false) throws {
+        try OutputPaths.checkTarget(directory, force: force)
         let fm = FileManager.default
+        for (path, tensor) in model.namedParameters() where !tensor.scalars.allSatisfy(\.isFinite) {
+            throw LoRAError.nonFinite("merged parameter '\(path)' has NaN or infinite values (is the adapter or the base model corrupt?); nothing was written")
+        }
         let staging = directory.deletingLastPathComponent().appendingPathComponent(".\(directory.lastPathComponent).tmp-\(getpid())")
         try? fm.removeItem(at: staging)
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
@@ -40,15 +53,13 @@ public enum MergedModelWriter {
         try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: staging.appendingPathComponent("model.safetensors"))
         var values = config.values
         values["torch_dtype"] = "float32"
-        try JSONSerialization.data(withJSONObject: values, options: [.prettyPrinted, .sortedKeys])
-            .write(to: staging.appendingPathComponent("config.json"))
-        if fm.fileExists(atPath: directory.path) {
-            let old = directory.deletingLastPathComponent().appendingPathComponent(".\(directory.lastPathComponent).old-\(getpid())")
-            try fm.moveItem(at: directory, to: old)
-            try fm.moveItem(at: staging, to: directory)
-            try? fm.removeItem(at: old)
-        } else {
-            try fm.moveItem(at: staging, to: directory)
+        do {
+            try JSONSerialization.data(withJSONObject: values, options: [.prettyPrinted, .sortedKeys])
+                .write(to: staging.appendingPathComponent("config.json"))
+            try OutputPaths.replaceDirectory(directory, with: staging)
+        } catch {
+            try? fm.removeItem(at: staging)
+            throw error
         }
     }
 }

@@ -6,6 +6,10 @@ extension LoRALinear {
     /// W − scale·B·A, so the wrapped layer computes W exactly at step 0 while A, B hold the principal components.
     func initializePiSSA(_ name: String, rank r: Int, scaling: Float) throws {
         let w = fanInFanOut ? base.weightTensor.transposed2D() : base.weightTensor.copy()
+        // LAPACK's SVD fails (and would stop the process) on NaN or infinite entries.
+        guard w.scalars.allSatisfy(\.isFinite) else {
+            throw LoRAError.nonFinite("PiSSA: the base weight of this layer has NaN or infinite values; the model file is corrupt")
+        }
         let (v, s, uh) = w.svd()
         let (out, inF) = (w.shape[0], w.shape[1])
         let root = (0..<r).map { (s.data[$0] / scaling).squareRoot() }

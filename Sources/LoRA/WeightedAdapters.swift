@@ -33,7 +33,9 @@ extension LoRAModel {
             guard Set(ranks).count == 1 else { throw LoRAError.weightedAdapter("combination \"linear\" needs adapters of one rank, got \(ranks)") }
             newRank = ranks[0]
         case .cat: newRank = ranks.reduce(0, +)
-        case .svd: newRank = svdRank ?? ranks.max()!
+        case .svd:
+            if let r = svdRank, r < 1 { throw LoRAError.weightedAdapter("svd_rank is \(r); it must be at least 1") }
+            newRank = svdRank ?? ranks.max()!
         }
 
         var config = configs[adapters[0]]!

@@ -196,6 +196,13 @@ public final class GGUFFile: @unchecked Sendable {
         }
     }
 
+    /// Tensor `name` dequantized into `destination` (elementCount floats), without an intermediate array.
+    public func dequantize(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
+        let info = try dequantizableInfo(name)
+        guard info.elementCount > 0 else { return }
+        GGMLDequantizer.dequantize(info.type, from: try rawBytes(name).baseAddress!, count: info.elementCount, into: destination)
+    }
+
     /// Dequantizes row `row` of tensor `name` (`rowLength` floats) into `destination`, without touching the rest
     /// of the tensor — so matrices can stay quantized in memory and be expanded one row at a time.
     public func dequantizeRow(_ name: String, row: Int, into destination: UnsafeMutablePointer<Float>) throws {

@@ -84,7 +84,7 @@ public enum SafetensorsWriter {
             try handle.synchronize()
         } catch {
             try? FileManager.default.removeItem(at: temporary)
-            throw SafetensorsError.writeFailed(path: path, reason: "\(error)")
+            throw SafetensorsError.writeFailed(path: path, reason: plainReason(error))
         }
         // rename(2) replaces the destination atomically; FileManager.moveItem refuses an existing destination.
         guard rename(temporary.path, path) == 0 else {
@@ -95,6 +95,15 @@ public enum SafetensorsWriter {
     }
 
     /// Checks each tensor and sorts them into the Python writer's order.
+    /// "No space left on device" rather than Foundation's `Error Domain=NSCocoaErrorDomain Code=512 …` dump.
+    private static func plainReason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        return ns.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32(ns.code))) : "\(error)"
+    }
+
     private static func validatedOrder(_ tensors: [SafetensorsTensor]) throws -> [SafetensorsTensor] {
         var seen = Set<String>()
         for tensor in tensors {

@@ -8,7 +8,9 @@ extension Module {
     @discardableResult
     public func loadWeights(optional: Set<String> = [], _ lookup: (String) throws -> Tensor?) throws -> [String] {
         var missing: [String] = [], loaded: [String] = []
-        for (path, _) in namedParameters() {
+        // Paths only: holding the (path, tensor) list would keep every placeholder alive until the loop ends, so
+        // loading would peak at twice the model's size.
+        for path in namedParameters().map(\.path) {
             guard let t = try lookup(path) else {
                 if !optional.contains(path) { missing.append(path) }
                 continue

@@ -14,6 +14,8 @@ public final class RecipeRun {
     public let format: PromptFormat
     public let data: PreparedData
     public let reporter: ProgressReporter
+    /// The ranks training together (`SingleProcess` unless launched by mpirun; the CLI sets it).
+    public var communicator: any Communicator = SingleProcess()
 
     public init(recipe: Recipe, reporter: ProgressReporter = ProgressReporter()) throws {
         self.recipe = recipe
@@ -27,6 +29,7 @@ public final class RecipeRun {
         reporter.message(String(format: "model %@ (%@) loaded in %.1f s", recipe.model, loaded.plugin.name, Date().timeIntervalSince(started)))
         let prepared = Date()
         data = try PreparedData.prepare(recipe, tokenizer: tokenizer, format: format)
+        for note in try RecipeChecks.check(recipe, model: loaded, tokenizer: setup.tokenizer, data: data) { reporter.warning(note) }
         reporter.message(String(format: "data: %@ (%.1f s)", data.summary, Date().timeIntervalSince(prepared)))
     }
 
@@ -56,10 +59,11 @@ public final class RecipeRun {
         return lora
     }
 
-    /// Optimizer updates per epoch of the training data (micro-batches ÷ accumulation, rounded up).
+    /// Optimizer updates per epoch of the training data (global micro-batches of batch_size × ranks ÷ accumulation,
+    /// rounded up).
     public func updatesPerEpoch(batchSize: Int) -> Int {
-        let plan = EpochPlan(lengths: data.train.map(\.count), batchSize: batchSize, maxLength: recipe.training.maxSeqLength,
-                             packing: recipe.training.packing, seed: recipe.training.seed, epoch: 0)
+        let plan = EpochPlan(lengths: data.train.map(\.count), batchSize: batchSize * communicator.size,
+                             maxLength: recipe.training.maxSeqLength, packing: recipe.training.packing, seed: recipe.training.seed, epoch: 0)
         let accumulation = recipe.training.gradientAccumulationSteps
         return (plan.batches.count + accumulation - 1) / accumulation
     }
@@ -77,9 +81,10 @@ public final class RecipeRun {
             let longest = min(t.maxSeqLength, t.packing ? t.maxSeqLength : data.train.map(\.count).max() ?? t.maxSeqLength)
             let m = AutoSettings.measureBatchSize(model: model.model, vocabularySize: tokenizer.vocabularySize, length: longest,
                                                   budgetBytes: budget)
-            batchSize = m.batch
+            // Ranks may measure differently (other hosts, other loads): all take the smallest, which fits everywhere.
+            batchSize = communicator.size > 1 ? Int(try communicator.min([Double(m.batch)])[0]) : m.batch
             reporter.message(String(format: "batch_size auto: %d (%.0f MB base + %.0f MB per row of %d tokens, budget %.0f MB)",
-                                    m.batch, Double(m.baseBytes) / 1e6, Double(m.perRowBytes) / 1e6, longest, Double(budget) / 1e6))
+                                    batchSize, Double(m.baseBytes) / 1e6, Double(m.perRowBytes) / 1e6, longest, Double(budget) / 1e6))
         }
         let learningRate: Double
         switch (t.learningRate, resolved) {
@@ -128,8 +133,12 @@ public final class RecipeRun {
         return latest
     }
 
-    /// Builds the trainer with a fresh adapter, restored from `resume` when given.
-    public func makeTrainer(resume: URL? = nil) throws -> (trainer: Trainer, lora: LoRAModel) {
+    /// Builds the trainer with a fresh adapter, restored from `resume` when given. The trainer holds the lock of
+    /// output_dir; a fresh run refuses an output_dir with an earlier run's checkpoints unless `force`.
+    public func makeTrainer(resume: URL? = nil, force: Bool = false) throws -> (trainer: Trainer, lora: LoRAModel) {
+        // Rank 0 alone owns output_dir under mpirun (the other ranks write nothing there).
+        let lock = communicator.isMain ? try Checkpoint.prepareOutputDirectory(recipe.save.outputDir, resuming: resume != nil, force: force,
+                                                                               report: reporter.message) : nil
         let lora = try injectAdapter()
         reporter.message(lora.trainableParametersSummary())
         var resolved: TrainerConfiguration?
@@ -146,8 +155,9 @@ public final class RecipeRun {
         }
         let c = try configuration(lora: lora, resolved: resolved)
         let trainer = try Trainer(model: model.model, adapter: lora.trainerHooks(), configuration: c, train: data.train,
-                                  validation: data.validation, padID: padID, reporter: reporter)
+                                  validation: data.validation, padID: padID, reporter: reporter, communicator: communicator)
         trainer.extraCheckpointFiles["recipe.yaml"] = Data(recipe.resolvedText.utf8)
+        trainer.outputLock = lock
         if let resume { try trainer.resume(from: resume) }
         return (trainer, lora)
     }
@@ -160,29 +170,32 @@ public final class RecipeRun {
         model.model.setTraining(false)
         defer { model.model.setTraining(wasTraining) }
         let ids = try format.promptIDs(s.prompt, tokenizer: tokenizer)
+        // The generator stops at the model's context (RecipeChecks warned about it up front).
         return try model.generator(tokenizer: tokenizer).generate(promptIDs: ids, maxTokens: s.maxNewTokens).text
     }
 
     /// Trains as the recipe says (continuing from `resume` when given) and reports eval loss and the sample
     /// before and after. `stoppingAt` interrupts after that update with a checkpoint (used to test resuming).
     @discardableResult
-    public func train(resume: URL? = nil, stoppingAt: Int? = nil) throws -> TrainingSummary {
-        let (trainer, _) = try makeTrainer(resume: resume)
+    public func train(resume: URL? = nil, stoppingAt: Int? = nil, force: Bool = false) throws -> TrainingSummary {
+        let (trainer, _) = try makeTrainer(resume: resume, force: force)
         let c = trainer.configuration
-        reporter.message("training: \(c.maxSteps) updates of \(c.batchSize)×\(c.gradientAccumulationSteps) "
+        reporter.message("training: \(c.maxSteps) updates of \(c.batchSize)×" + (communicator.size > 1 ? "\(communicator.size) ranks×" : "") + "\(c.gradientAccumulationSteps) "
             + (c.packing ? "packed rows" : "examples") + " (≤ \(c.maxSeqLength) tokens), learning rate \(c.learningRate), "
             + "\(c.schedule.rawValue) schedule, warmup \(c.warmupSteps); output \(c.outputDir?.path ?? "-")")
-        let before = resume == nil ? try sample() : nil
+        let before = resume == nil && communicator.isMain ? try sample() : nil
         if let before { reporter.message("sample before training: \(recipe.sample!.prompt)\n→ \(before)") }
         let summary = try trainer.train(stoppingAt: stoppingAt)
         if let stoppingAt, summary.steps == stoppingAt, summary.steps < c.maxSteps { return summary }
+        if summary.alreadyFinished { return summary }
         if let a = summary.initialEval, let b = summary.finalEval {
             reporter.message(String(format: "eval loss: %.4f before → %.4f after (%+.1f%%), perplexity %.2f → %.2f", a.loss, b.loss,
                                     100 * (b.loss - a.loss) / a.loss, a.perplexity, b.perplexity))
         } else if let b = summary.finalEval {
             reporter.message(String(format: "eval loss after training: %.4f (perplexity %.2f)", b.loss, b.perplexity))
         }
-        if let after = try sample() { reporter.message("sample after training: \(recipe.sample!.prompt)\n→ \(after)") }
+        if let line = trainer.allReduceSummary { reporter.message(line) }
+        if communicator.isMain, let after = try sample() { reporter.message("sample after training: \(recipe.sample!.prompt)\n→ \(after)") }
         for w in summary.warnings { reporter.message("warning (repeated): \(w)") }
         reporter.message(String(format: "done: %d updates in %.1f s; adapter in %@, metrics.jsonl and loss.svg in %@", summary.steps,
                                 summary.seconds, summary.lastCheckpoint?.path ?? "-", c.outputDir?.path ?? "-"))

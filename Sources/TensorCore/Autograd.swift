@@ -1,18 +1,35 @@
 import Foundation
 
-/// One recorded operation: its inputs and a closure mapping the output gradient to input gradients.
+/// One recorded operation: where its inputs' gradients go and a closure mapping the output gradient to them.
 ///
-/// The closure captures what the backward pass needs (saved activations). Running it once sets it to nil, which
-/// releases those activations as soon as they have been used rather than at the end of the backward pass.
+/// The node does not hold its input tensors: an intermediate input is reached through its own node, a leaf
+/// (a parameter) directly. So a tensor stays alive after its op only if some backward closure captured it (saved
+/// activations), not merely because it fed another op. Running the closure once sets it to nil, which releases
+/// what it saved as soon as it has been used rather than at the end of the backward pass.
 final class GradFn {
+    /// Where one input's gradient goes: its node when it was computed, itself when it is a leaf that trains.
+    struct Target {
+        let node: GradFn?
+        let leaf: Tensor?
+        let shape: [Int]
+    }
+
     let name: String
-    let inputs: [Tensor]
+    /// One per input; nil for inputs that need no gradient.
+    let targets: [Target?]
     var backward: ((Tensor) -> [Tensor?])?
+    /// Where the profiler charges this op's backward (decided when the op ran, so LoRA's scope is kept).
+    let kind: OpKind
 
     init(_ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?]) {
         self.name = name
-        self.inputs = inputs
+        targets = inputs.map { x in
+            guard x.needsGrad else { return nil }
+            let node = x.gradFn?.backward == nil ? nil : x.gradFn
+            return Target(node: node, leaf: x.requiresGrad ? x : nil, shape: x.shape)
+        }
         self.backward = backward
+        kind = Profiler.isEnabled ? (Profiler.scope ?? OpKind.of(op: name)) : .other
     }
 }
 
@@ -43,9 +60,12 @@ public enum GradMode {
 extension Tensor {
     /// Records `self` as computed from `inputs` when any of them needs a gradient. Ops call this on their output.
     /// The backward closure receives the output gradient and returns one gradient (or nil) per input.
+    /// `always` records even when no input needs a gradient (a checkpointed block whose parameters train).
     @discardableResult
-    func recording(_ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
-        if GradMode.isEnabled && inputs.contains(where: \.needsGrad) {
+    func recording(_ name: String, _ inputs: [Tensor], always: Bool = false,
+                   _ backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        Profiler.mark(op: name)
+        if GradMode.isEnabled && (always || inputs.contains(where: \.needsGrad)) {
             gradFn = GradFn(name, inputs, backward)
         }
         return self
@@ -57,39 +77,52 @@ extension Tensor {
         let seed = seed ?? Tensor(filled: 1, shape: shape)
         precondition(seed.shape == shape, "backward seed \(seed.shape) for \(shape)")
         guard needsGrad else { return }
+        defer { gradFn = nil }
+        guard let root = gradFn, root.backward != nil else {
+            if let existing = grad { existing.addInPlace(seed) } else { grad = seed.copy() }
+            return
+        }
 
-        // Topological order by iterative DFS over tensors that need gradients.
-        var order: [Tensor] = []
+        // Topological order by iterative DFS over the nodes still to run.
+        var order: [GradFn] = []
         var visited = Set<ObjectIdentifier>()
-        var stack: [(Tensor, Bool)] = [(self, false)]
-        while let (t, expanded) = stack.popLast() {
-            if expanded { order.append(t); continue }
-            guard visited.insert(ObjectIdentifier(t)).inserted else { continue }
-            stack.append((t, true))
-            for input in t.gradFn?.inputs ?? [] where input.needsGrad && !visited.contains(ObjectIdentifier(input)) {
-                stack.append((input, false))
+        var stack: [(GradFn, Bool)] = [(root, false)]
+        while let (fn, expanded) = stack.popLast() {
+            if expanded { order.append(fn); continue }
+            guard visited.insert(ObjectIdentifier(fn)).inserted else { continue }
+            stack.append((fn, true))
+            for case let node? in fn.targets.map({ $0?.node }) where node.backward != nil && !visited.contains(ObjectIdentifier(node)) {
+                stack.append((node, false))
             }
         }
 
-        var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
-        for t in order.reversed() {
-            guard let g = pending.removeValue(forKey: ObjectIdentifier(t)) else { continue }
-            if let fn = t.gradFn {
-                let grads = GradMode.withoutGrad { fn.backward!(g) }
-                fn.backward = nil
-                for (input, grad) in zip(fn.inputs, grads) {
-                    guard let grad, input.needsGrad else { continue }
-                    precondition(grad.shape == input.shape, "\(fn.name) backward gave \(grad.shape) for input \(input.shape)")
-                    let key = ObjectIdentifier(input)
-                    // Gradients may alias each other (add's backward returns its input twice): never mutate them.
+        // Gradients may alias each other (add's backward returns its input twice): never mutate them.
+        var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
+        var leaves: [(Tensor, Tensor)] = []
+        var leafIndex: [ObjectIdentifier: Int] = [:]
+        for fn in order.reversed() {
+            guard let g = pending.removeValue(forKey: ObjectIdentifier(fn)), let run = fn.backward else { continue }
+            let grads = Profiler.measure(fn.kind) { GradMode.withoutGrad { run(g) } }
+            fn.backward = nil
+            for (target, grad) in zip(fn.targets, grads) {
+                guard let target, let grad else { continue }
+                precondition(grad.shape == target.shape, "\(fn.name) backward gave \(grad.shape) for input \(target.shape)")
+                if let node = target.node, node.backward != nil {
+                    let key = ObjectIdentifier(node)
                     pending[key] = pending[key].map { $0.adding(grad) } ?? grad
                 }
-                t.gradFn = nil
+                if let leaf = target.leaf {
+                    let key = ObjectIdentifier(leaf)
+                    if let i = leafIndex[key] { leaves[i].1 = leaves[i].1.adding(grad) } else {
+                        leafIndex[key] = leaves.count
+                        leaves.append((leaf, grad))
+                    }
+                }
             }
-            if t.requiresGrad {
-                // A leaf's grad is owned (copied once) so accumulation across micro-batches can be in place.
-                if let existing = t.grad { existing.addInPlace(g) } else { t.grad = g.copy() }
-            }
+        }
+        for (leaf, g) in leaves {
+            // A leaf's grad is owned (copied once) so accumulation across micro-batches can be in place.
+            if let existing = leaf.grad { existing.addInPlace(g) } else { leaf.grad = g.copy() }
         }
     }
 }

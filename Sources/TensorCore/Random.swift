@@ -52,3 +52,22 @@ extension Tensor {
         return t
     }
 }
+
+extension SeededGenerator {
+    /// Calls `body(i, u)` for i in 0..<count with the same uniforms as `count` calls of `nextUniform()` (and leaves
+    /// the generator where those calls would), with the state in registers: dropout masks of millions of elements
+    /// are drawn this way.
+    @inline(__always)
+    public mutating func forEachUniform(_ count: Int, _ body: (Int, Float) -> Void) {
+        var (s0, s1, s2, s3) = (state[0], state[1], state[2], state[3])
+        for i in 0..<count {
+            let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
+            let t = s1 << 17
+            s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
+            s2 ^= t
+            s3 = (s3 << 45) | (s3 >> 19)
+            body(i, Float(result >> 40) * (1.0 / 16_777_216.0))
+        }
+        state = [s0, s1, s2, s3]
+    }
+}

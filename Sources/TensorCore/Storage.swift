@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Owned, 64-byte aligned Float32 buffer shared by a tensor and its views.
 ///
@@ -37,6 +40,19 @@ final class BufferPool: @unchecked Sendable {
     private var idle: [Int: [UnsafeMutablePointer<Float>]] = [:]
     private var idleFloats = 0
     private let lock = NSLock()
+
+    init() {
+        #if canImport(Glibc)
+        // glibc raises its mmap threshold to the size of every mmapped block freed (up to 32 MB), after which
+        // such blocks come from the heap and freed ones stay resident, fragmented, for the life of the process.
+        // A fixed threshold keeps large blocks mmapped, so what the pool does not keep goes back to the system.
+        // mallopt is declared in <malloc.h>, which Swift's Glibc module does not import; M_MMAP_THRESHOLD is −3.
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") {
+            let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
+            _ = mallopt(-3, Int32(Self.minimumPooled * 4))
+        }
+        #endif
+    }
 
     /// Pooled sizes are rounded up to 1/8 of their power of two, so near-equal shapes share buffers.
     static func roundedCapacity(_ count: Int) -> Int {

@@ -57,7 +57,7 @@ public final class Tensor {
     public var lastDim: Int { shape.last ?? 1 }
 
     /// Whether a gradient must be propagated through this tensor.
-    public var needsGrad: Bool { requiresGrad || gradFn != nil }
+    public var needsGrad: Bool { requiresGrad || gradFn?.backward != nil }
 
     /// A view with another shape (same element count); gradients flow through it.
     public func reshaped(_ newShape: [Int]) -> Tensor {

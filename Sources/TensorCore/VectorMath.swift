@@ -76,3 +76,88 @@ public enum VectorMath {
         return m
     }
 }
+
+/// erf for 16 lanes: Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7 absolute), with exp16 for e^(−x²). BERT and
+/// Falcon's exact GELU spent most of their activation time in scalar erff.
+@inline(__always)
+func erf16(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    let ax = x.replacing(with: -x, where: x .< 0)
+    let t = 1 / (1 + 0.327_591_1 * ax)
+    var p = SIMD16<Float>(repeating: 1.061_405_429)
+    p = p * t - 1.453_152_027
+    p = p * t + 1.421_413_741
+    p = p * t - 0.284_496_736
+    p = p * t + 0.254_829_592
+    let y = 1 - p * t * exp16(-(ax * ax))
+    return y.replacing(with: -y, where: x .< 0)
+}
+
+extension VectorMath {
+    /// y = x · Φ(x) (exact GELU) over n elements.
+    public static func gelu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            let r = 0.5 * v * (1 + erf16(v * Float(M_SQRT1_2)))
+            UnsafeMutableRawPointer(y + i).storeBytes(of: r, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < n { y[i] = 0.5 * x[i] * (1 + erff(x[i] * Float(M_SQRT1_2))); i += 1 }
+    }
+
+    /// dx = g · (Φ(x) + x · φ(x)), the exact GELU's derivative, over n elements.
+    public static func geluBackward(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, count n: Int) {
+        let invSqrt2Pi = Float(0.3989422804014327)
+        var i = 0
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+            let cdf = 0.5 * (1 + erf16(v * Float(M_SQRT1_2)))
+            let pdf = exp16(-0.5 * v * v) * invSqrt2Pi
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: gv * (cdf + v * pdf), as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < n {
+            let cdf = 0.5 * (1 + erff(x[i] * Float(M_SQRT1_2)))
+            dx[i] = g[i] * (cdf + x[i] * expf(-0.5 * x[i] * x[i]) * invSqrt2Pi)
+            i += 1
+        }
+    }
+}
+
+extension VectorMath {
+    /// out = silu(gate) ⊙ up over n elements, σ(x) = 1 / (1 + e^(−x)) with exp16.
+    public static func swiglu(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let x = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD16<Float>.self)
+            let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD16<Float>.self)
+            let s = 1 / (1 + exp16(-x))
+            UnsafeMutableRawPointer(out + i).storeBytes(of: x * s * u, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < n { let x = gate[i]; out[i] = x / (1 + expf(-x)) * up[i]; i += 1 }
+    }
+
+    /// The SwiGLU gradients for output gradient g: dUp = g · silu(gate), dGate = g · up · σ(gate)(1 + gate(1 − σ)).
+    /// Either output may be nil (its input needs no gradient).
+    public static func swigluBackward(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                                      dGate: UnsafeMutablePointer<Float>?, dUp: UnsafeMutablePointer<Float>?, count n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let x = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD16<Float>.self)
+            let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD16<Float>.self)
+            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+            let s = 1 / (1 + exp16(-x))
+            if let dUp { UnsafeMutableRawPointer(dUp + i).storeBytes(of: gv * x * s, as: SIMD16<Float>.self) }
+            if let dGate { UnsafeMutableRawPointer(dGate + i).storeBytes(of: gv * u * s * (1 + x * (1 - s)), as: SIMD16<Float>.self) }
+            i += 16
+        }
+        while i < n {
+            let x = gate[i], s = 1 / (1 + expf(-x))
+            dUp?[i] = g[i] * x * s
+            dGate?[i] = g[i] * up[i] * s * (1 + x * (1 - s))
+            i += 1
+        }
+    }
+}

@@ -42,7 +42,7 @@ final class SmolLM2GenerationTests: XCTestCase {
         for i in 0..<3 {
             let expected = try ref.integers("greedy.\(i)")
             // transformers' generate stops at EOS too; compare the tokens before any stop token.
-            let result = Generator(model: generator.model, tokenizer: tokenizer, stopTokens: [], layers: generator.layers)
+            let result = try Generator(model: generator.model, tokenizer: tokenizer, stopTokens: [], layers: generator.layers)
                 .generate(promptIDs: try ref.integers("ids.\(i)"), maxTokens: expected.count)
             XCTAssertEqual(result.tokens, expected, "prompt \(i)")
         }

@@ -27,7 +27,7 @@ final class TinyGeneratorTests: XCTestCase {
         let prompt = [72, 105, 33, 10, 200]
         let generator = Generator(model: m.model, tokenizer: tokenizer, stopTokens: [], layers: 2)
         var streamed = ""
-        let result = generator.generate(promptIDs: prompt, maxTokens: 12) { streamed += $0 }
+        let result = try generator.generate(promptIDs: prompt, maxTokens: 12) { streamed += $0 }
         XCTAssertEqual(result.tokens, greedyWithoutCache(m.model, prompt: prompt, count: 12))
         XCTAssertEqual(streamed, result.text)
         XCTAssertEqual(result.decodeSteps, 11)
@@ -39,7 +39,7 @@ final class TinyGeneratorTests: XCTestCase {
         let free = greedyWithoutCache(m.model, prompt: prompt, count: 6)
         let stop = free[3]
         let cut = Array(free.prefix { $0 != stop })
-        let result = Generator(model: m.model, tokenizer: tokenizer, stopTokens: [stop], layers: 2).generate(promptIDs: prompt, maxTokens: 6)
+        let result = try Generator(model: m.model, tokenizer: tokenizer, stopTokens: [stop], layers: 2).generate(promptIDs: prompt, maxTokens: 6)
         XCTAssertEqual(result.tokens, cut)
     }
 
@@ -47,8 +47,8 @@ final class TinyGeneratorTests: XCTestCase {
         let (m, tokenizer) = try setUpModel()
         let generator = Generator(model: m.model, tokenizer: tokenizer, stopTokens: [], layers: 2)
         let options = SamplingOptions(temperature: 1.5, topK: 50, topP: 0.95, seed: 42)
-        let a = generator.generate(promptIDs: [1, 2, 3], maxTokens: 10, sampling: options).tokens
-        XCTAssertEqual(a, generator.generate(promptIDs: [1, 2, 3], maxTokens: 10, sampling: options).tokens)
+        let a = try generator.generate(promptIDs: [1, 2, 3], maxTokens: 10, sampling: options).tokens
+        XCTAssertEqual(a, try generator.generate(promptIDs: [1, 2, 3], maxTokens: 10, sampling: options).tokens)
         XCTAssertEqual(a.count, 10)
     }
 }

@@ -14,12 +14,25 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Measured updates (after the warm-up).") var steps = 5
     @Option(help: "Warm-up updates, not measured.") var warmup = 2
     @Option(help: "LoRA rank.") var rank = 16
-    @Option(help: "LoRA target modules, comma-separated.") var targets = "q_proj,k_proj,v_proj,o_proj"
+    @Option(help: "LoRA target modules, comma-separated, or all-linear.") var targets = "q_proj,k_proj,v_proj,o_proj"
+    @Option(help: "causal-lm, or classification (random labels; the head trains in full as modules_to_save, as PEFT's SEQ_CLS).")
+    var task = "causal-lm"
+    @Option(help: "Classes for --task classification.") var labels = 2
+    @Flag(help: "Also print milliseconds per step by op kind (GEMM, attention, norms, …) as a second JSON line on stderr.")
+    var profile = false
     @Flag(name: .customLong("gradient-checkpointing"), help: "Recompute each layer in backward.") var gradientCheckpointing = false
     @Flag(help: "Also print each measured step's seconds on stderr.") var verbose = false
 
+    func validate() throws {
+        guard ["causal-lm", "classification"].contains(task) else {
+            throw ValidationError("--task must be causal-lm or classification, not \(task)")
+        }
+        guard labels >= 2 else { throw ValidationError("--labels must be at least 2") }
+    }
+
     func run() throws {
-        let loaded = try ModelLoader.load(model)
+        let classification = task == "classification"
+        let loaded = try ModelLoader.load(model, head: classification ? .sequenceClassification(numLabels: labels) : .causalLM)
         var s = TrainBenchmark.Settings()
         s.sequenceLength = seq
         s.batchSize = batch
@@ -28,11 +41,14 @@ struct BenchTrain: ParsableCommand {
         s.rank = rank
         s.targets = targets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         s.gradientCheckpointing = gradientCheckpointing
+        s.classificationLabels = classification ? labels : nil
+        s.profile = profile
         let result = try TrainBenchmark.run(model: loaded.model, plugin: loaded.plugin,
                                             vocabularySize: try loaded.config.int("vocab_size"), settings: s)
         if verbose {
             FileHandle.standardError.write(Data("step seconds: \(result.stepTimes.map { String(format: "%.3f", $0) }.joined(separator: " "))\n".utf8))
         }
+        if let line = result.profileLine { FileHandle.standardError.write(Data("profile ms/step: \(line)\n".utf8)) }
         print(result.jsonLine)
     }
 }

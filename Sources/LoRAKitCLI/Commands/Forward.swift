@@ -10,6 +10,7 @@ struct Forward: ParsableCommand {
     @Option(help: "A PEFT adapter directory to apply.") var adapter: String?
     @Option(help: "Comma-separated token ids.") var ids: String
     @Option(help: "Output .safetensors file.") var out: String
+    @Flag(help: "Replace --out if it exists.") var force = false
 
     func run() throws {
         let tokens = try ids.split(separator: ",").map { piece -> Int in
@@ -17,9 +18,14 @@ struct Forward: ParsableCommand {
             return v
         }
         guard !tokens.isEmpty else { throw ValidationError("--ids is empty") }
+        try OutputPaths.checkTarget(URL(fileURLWithPath: out), force: force)
         let loaded = try ModelLoader.load(model)
         if let adapter { try loaded.applyAdapter(adapter) }
+        try loaded.checkInput(tokens, source: "--ids")
         let logits = GradMode.withoutGrad { loaded.model.forward(ModelInput(inputIDs: IntTensor(tokens, shape: [1, tokens.count]))) }
+        guard logits.scalars.allSatisfy(\.isFinite) else {
+            throw GenerationError.nonFiniteLogits(step: 0)
+        }
         try SafetensorsWriter.write([SafetensorsTensor(name: "logits", floats: logits.scalars, shape: [tokens.count, logits.lastDim])],
                                     metadata: ["format": "pt"], to: URL(fileURLWithPath: out))
     }

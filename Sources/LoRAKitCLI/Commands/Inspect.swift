@@ -9,7 +9,7 @@ struct Inspect: ParsableCommand {
     @Argument(help: "Model directory, .gguf file or alias.") var model: String
 
     func run() throws {
-        let loaded = try ModelLoader.load(model)
+        let loaded = try ModelLoader.loadWithNaturalHead(model)
         var seen = Set<ObjectIdentifier>()
         let count = loaded.model.namedParameters().filter { seen.insert(ObjectIdentifier($0.tensor)).inserted }.reduce(0) { $0 + $1.tensor.count }
         let linear = loaded.model.namedModules().filter { $0.module is any LinearLayer }.map(\.path)

@@ -8,10 +8,11 @@ struct Merge: ParsableCommand {
 
     @Option(help: "Model directory, .gguf file or alias.") var model: String
     @Option(help: "PEFT adapter directory.") var adapter: String
-    @Option(help: "Output directory (config.json + model.safetensors).") var out: String
+    @Option(help: "Output directory (config.json + model.safetensors); must not exist or be empty.") var out: String
+    @Flag(help: "Replace a non-empty --out (atomically: the new directory is renamed over it).") var force = false
 
     func run() throws {
-        let config = try MergedModelWriter.merge(model: model, adapter: URL(fileURLWithPath: adapter), to: URL(fileURLWithPath: out))
+        let config = try MergedModelWriter.merge(model: model, adapter: URL(fileURLWithPath: adapter), to: URL(fileURLWithPath: out), force: force)
         print("merged the r=\(config.r)\(config.useDoRA ? " DoRA" : "") adapter into \(out) (config.json + model.safetensors)")
     }
 }

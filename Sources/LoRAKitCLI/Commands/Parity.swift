@@ -11,8 +11,10 @@ struct Parity: ParsableCommand {
     @Option(help: "Write the computed tensors (same keys as expected.safetensors) to this file.") var out: String?
     @Option(help: "Also save the case's adapter as LoRAKit writes it to this directory (for checks with PEFT).")
     var saveAdapter: String?
+    @Flag(help: "Replace --out / --save-adapter if they exist.") var force = false
 
     func run() throws {
+        for target in [out, saveAdapter].compactMap({ $0 }) { try OutputPaths.checkTarget(URL(fileURLWithPath: target), force: force) }
         let report = try ParityCheck.run(caseDirectory: URL(fileURLWithPath: caseDirectory),
                                          saveAdapterTo: saveAdapter.map { URL(fileURLWithPath: $0) })
         print(report.text)

@@ -15,13 +15,22 @@ extension Tensor {
         }
     }
 
-    /// GELU with the exact erf form (BERT's "gelu"): x · Φ(x).
+    /// GELU with the exact erf form (BERT's "gelu"): x · Φ(x), vectorised (`VectorMath.gelu`).
     public func gelu() -> Tensor {
-        pointwise("gelu", { x in 0.5 * x * (1 + erff(x * Float(M_SQRT1_2))) }, derivative: { x in
-            let cdf = 0.5 * (1 + erff(x * Float(M_SQRT1_2)))
-            let pdf = expf(-0.5 * x * x) * Float(0.3989422804014327)
-            return cdf + x * pdf
-        })
+        let x = self
+        let out = Tensor(uninitialized: shape)
+        let (px, po) = (x.data, out.data)
+        Parallel.forEachChunk(count, costPerItem: 8) { r in
+            VectorMath.gelu(px + r.lowerBound, into: po + r.lowerBound, count: r.count)
+        }
+        return out.recording("gelu", [x]) { g in
+            let dx = Tensor(uninitialized: x.shape)
+            let (pg, pd) = (g.data, dx.data)
+            Parallel.forEachChunk(x.count, costPerItem: 8) { r in
+                VectorMath.geluBackward(px + r.lowerBound, pg + r.lowerBound, into: pd + r.lowerBound, count: r.count)
+            }
+            return [dx]
+        }
     }
 
     /// GELU, tanh approximation (GPT-2's "gelu_new", PyTorch approximate="tanh").
@@ -51,24 +60,21 @@ extension Tensor {
     }
 }
 
-/// SwiGLU as Llama's MLP uses it: silu(gate) ⊙ up, fused so the silu output is never stored.
+/// SwiGLU as Llama's MLP uses it: silu(gate) ⊙ up, fused so the silu output is never stored, vectorised with exp16.
 public func swiglu(gate: Tensor, up: Tensor) -> Tensor {
     precondition(gate.shape == up.shape, "swiglu gate \(gate.shape) vs up \(up.shape)")
     let out = Tensor(uninitialized: gate.shape)
     let (pg, pu, po) = (gate.data, up.data, out.data)
     Parallel.forEachChunk(gate.count, costPerItem: 8) { r in
-        for i in r { let x = pg[i]; po[i] = x / (1 + expf(-x)) * pu[i] }
+        VectorMath.swiglu(pg + r.lowerBound, pu + r.lowerBound, into: po + r.lowerBound, count: r.count)
     }
     return out.recording("swiglu", [gate, up]) { g in
         let dGate = gate.needsGrad ? Tensor(uninitialized: gate.shape) : nil
         let dUp = up.needsGrad ? Tensor(uninitialized: up.shape) : nil
-        let pgr = g.data
+        let (pgr, pdg, pdu) = (g.data, dGate?.data, dUp?.data)
         Parallel.forEachChunk(gate.count, costPerItem: 8) { r in
-            for i in r {
-                let x = pg[i], s = 1 / (1 + expf(-x))
-                dUp?.data[i] = pgr[i] * x * s
-                dGate?.data[i] = pgr[i] * pu[i] * s * (1 + x * (1 - s))
-            }
+            let o = r.lowerBound
+            VectorMath.swigluBackward(pg + o, pu + o, pgr + o, dGate: pdg.map { $0 + o }, dUp: pdu.map { $0 + o }, count: r.count)
         }
         return [dGate, dUp]
     }

@@ -12,12 +12,13 @@ public func concatLastAxis(_ parts: [Tensor]) -> Tensor {
         for r in 0..<rows { (out.data + r * total + col).update(from: p.data + r * w, count: w) }
         col += w
     }
+    let needed = parts.map { ($0.needsGrad, $0.shape) }  // not the parts themselves: backward needs no values
     return out.recording("concat", parts) { g in
         var col = 0
-        return zip(parts, widths).map { p, w in
+        return zip(needed, widths).map { p, w in
             defer { col += w }
-            guard p.needsGrad else { return nil }
-            let d = Tensor(uninitialized: p.shape)
+            guard p.0 else { return nil }
+            let d = Tensor(uninitialized: p.1)
             for r in 0..<rows { (d.data + r * w).update(from: g.data + r * total + col, count: w) }
             return d
         }

@@ -7,6 +7,16 @@ extension Tensor {
             Parallel.forEachChunk(a.count) { r in for i in r { po[i] = op(pa[i], pb[i]) } }
             return out
         }
+        if b.rank == 1 && a.rank >= 1 && b.count == a.lastDim && a.lastDim > 1 {
+            // A vector along the last axis (a bias): rows in parallel, no index arithmetic.
+            let (n, rows) = (a.lastDim, a.rowCount)
+            let out = Tensor(uninitialized: a.shape)
+            let (pa, pb, po) = (a.data, b.data, out.data)
+            Parallel.forEachChunk(rows, costPerItem: n) { r in
+                for row in r { for j in 0..<n { po[row * n + j] = op(pa[row * n + j], pb[j]) } }
+            }
+            return out
+        }
         let shape = Broadcast.shape(a.shape, b.shape)
         let out = Tensor(uninitialized: shape)
         let (pa, pb, po) = (a.data, b.data, out.data)
@@ -16,22 +26,28 @@ extension Tensor {
         return out
     }
 
+    // The closures capture shapes and flags, not the operands: a residual add must not keep both of its inputs
+    // alive until backward.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        binary(a, b, +).recording("add", [a, b]) { g in
-            [a.needsGrad ? g.reduced(to: a.shape) : nil, b.needsGrad ? g.reduced(to: b.shape) : nil]
+        let (sa, sb, ga, gb) = (a.shape, b.shape, a.needsGrad, b.needsGrad)
+        return binary(a, b, +).recording("add", [a, b]) { g in
+            [ga ? g.reduced(to: sa) : nil, gb ? g.reduced(to: sb) : nil]
         }
     }
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        binary(a, b, -).recording("sub", [a, b]) { g in
-            [a.needsGrad ? g.reduced(to: a.shape) : nil, b.needsGrad ? (g * -1).reduced(to: b.shape) : nil]
+        let (sa, sb, ga, gb) = (a.shape, b.shape, a.needsGrad, b.needsGrad)
+        return binary(a, b, -).recording("sub", [a, b]) { g in
+            [ga ? g.reduced(to: sa) : nil, gb ? (g * -1).reduced(to: sb) : nil]
         }
     }
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        binary(a, b, *).recording("mul", [a, b]) { g in
-            [a.needsGrad ? binary(g, b, *).reduced(to: a.shape) : nil,
-             b.needsGrad ? binary(g, a, *).reduced(to: b.shape) : nil]
+        // Each operand is kept only when the other one's gradient needs it.
+        let (sa, sb) = (a.shape, b.shape)
+        let (keptA, keptB) = (b.needsGrad ? a : nil, a.needsGrad ? b : nil)
+        return binary(a, b, *).recording("mul", [a, b]) { g in
+            [keptB.map { binary(g, $0, *).reduced(to: sa) }, keptA.map { binary(g, $0, *).reduced(to: sb) }]
         }
     }
 

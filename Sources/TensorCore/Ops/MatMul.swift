@@ -20,17 +20,21 @@ extension Tensor {
             let out = Tensor(uninitialized: batch + [m, n])
             GEMM.sgemm(transB: transposeB, m: batchCount * m, n: n, k: k, a: a.data, lda: ac, b: b.data, ldb: bc,
                        c: out.data, ldc: n)
+            // dA needs only B and dB only A: a frozen weight's layer does not keep its input alive for backward.
+            let (needA, needB) = (a.needsGrad, b.needsGrad)
+            let (aShape, bShape) = (a.shape, b.shape)
+            let savedA = needB ? a : nil, savedB = needA ? b : nil
             return out.recording("matmul", [a, b]) { g in
                 // dA = g · op(B)ᵀ ; dB = op(A)ᵀ · g (then transposed back when B was used transposed).
                 var da: Tensor?, db: Tensor?
-                if a.needsGrad {
-                    let t = Tensor(uninitialized: a.shape)
+                if needA, let b = savedB {
+                    let t = Tensor(uninitialized: aShape)
                     GEMM.sgemm(transB: !transposeB, m: batchCount * m, n: k, k: n, a: g.data, lda: n, b: b.data, ldb: bc,
                                c: t.data, ldc: ac)
                     da = t
                 }
-                if b.needsGrad {
-                    let t = Tensor(uninitialized: b.shape)
+                if needB, let a = savedA {
+                    let t = Tensor(uninitialized: bShape)
                     if transposeB {  // B is (N, K): dB = gᵀ · A
                         GEMM.sgemm(transA: true, m: n, n: k, k: batchCount * m, a: g.data, lda: n, b: a.data, ldb: ac,
                                    c: t.data, ldc: bc)

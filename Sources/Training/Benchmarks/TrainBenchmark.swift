@@ -4,7 +4,8 @@ import LoRA
 import TensorCore
 
 /// `lorakit bench train`: LoRA training throughput on random-token batches, the figure to hold against
-/// PyTorch + PEFT on the same machine (fp32, no dropout, AdamW at 2e-4, every token a target).
+/// PyTorch + PEFT on the same machine (fp32, no dropout, AdamW at 2e-4, every token a target). For classification
+/// (`peft_cls_bench.py`'s setting) every row gets a random class and the head trains in full as modules_to_save.
 ///
 /// Each measured step is what `Trainer` does for one update without accumulation: forward, summed cross-entropy
 /// scaled by 1/targets, backward, global-norm clip at 1.0, AdamW, zero grad. Batches are drawn fresh for every
@@ -17,7 +18,12 @@ public enum TrainBenchmark {
         public var warmupSteps = 2
         public var rank = 16
         public var alpha: Double?
+        /// Module names, or ["all-linear"].
         public var targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
+        /// Class count for a sequence-classification model (the model must be loaded with that head); nil = causal LM.
+        public var classificationLabels: Int?
+        /// Time each op kind (`Profiler`) over the measured steps.
+        public var profile = false
         public var learningRate = 2e-4
         public var gradientCheckpointing = false
         public init() {}
@@ -30,6 +36,16 @@ public enum TrainBenchmark {
         /// The process's peak resident set (VmHWM), model loading included, in MB (10⁶ bytes).
         public var peakRSSMB: Double
         public var stepTimes: [Double]
+        /// Milliseconds per measured step by op kind, when profiled.
+        public var profile: [OpKind: Double]?
+
+        /// The profile as one JSON line of milliseconds per step: {"gemm":…, "attention":…, …, "total":…}.
+        public var profileLine: String? {
+            guard let profile else { return nil }
+            let fields = OpKind.allCases.map { String(format: #""%@":%.1f"#, $0.label, profile[$0] ?? 0) }
+            let total = profile.values.reduce(0, +)
+            return "{" + fields.joined(separator: ",") + String(format: #","total":%.1f}"#, total)
+        }
 
         /// One JSON line: {"tokens_per_s":…, "step_s":…, "peak_rss_mb":…}.
         public var jsonLine: String {
@@ -40,31 +56,53 @@ public enum TrainBenchmark {
     /// Injects LoRA into `model` and times `settings.steps` updates after `settings.warmupSteps`.
     public static func run(model: any ArchitectureModel, plugin: any ArchitecturePlugin.Type, vocabularySize: Int,
                            settings s: Settings) throws -> Result {
-        var config = LoRAConfig(r: s.rank, loraAlpha: s.alpha ?? Double(2 * s.rank), loraDropout: 0, targetModules: .names(s.targets))
-        config.taskType = "CAUSAL_LM"
+        let targets: LoRAConfig.TargetModules = s.targets == ["all-linear"] ? .allLinear : .names(s.targets)
+        var config = LoRAConfig(r: s.rank, loraAlpha: s.alpha ?? Double(2 * s.rank), loraDropout: 0, targetModules: targets)
+        if s.classificationLabels != nil {
+            // As PEFT does for SEQ_CLS: the new head is trained in full (modules_to_save).
+            config.taskType = "SEQ_CLS"
+            config.modulesToSave = plugin.classificationHeadModule.map { [$0] }
+        } else {
+            config.taskType = "CAUSAL_LM"
+        }
         _ = try LoRAModel(model: model, plugin: plugin, config: config, seed: 0)
         (model as? GradientCheckpointable)?.gradientCheckpointing = s.gradientCheckpointing
         model.setTraining(true)
         let optimizer = AdamW(parameters: model.trainableParameters())
         var generator = SeededGenerator(seed: 1234)
         var times: [Double] = []
+        var profile: [OpKind: Double] = [:]
+        defer { Profiler.setEnabled(false) }
         for step in 0..<(s.warmupSteps + s.steps) {
             let examples = (0..<s.batchSize).map { _ -> TokenizedExample in
                 let ids = (0..<s.sequenceLength).map { _ in Int32(generator.next() % UInt64(vocabularySize)) }
-                return TokenizedExample(inputIDs: ids, labels: ids)
+                let label = s.classificationLabels.map { Int(generator.next() % UInt64($0)) }
+                return TokenizedExample(inputIDs: ids, labels: ids, classLabel: label)
             }
             let batch = BatchBuilder.padded(examples, padID: 0)
+            let measured = step >= s.warmupSteps
+            if s.profile && measured { Profiler.setEnabled(true) }
             let start = DispatchTime.now().uptimeNanoseconds
             let (loss, _) = LossComputation.summedLoss(model, batch)
             loss.backward(seed: Tensor([1 / Float(batch.targetCount)], shape: [1]))
-            clipGradientNorm(optimizer.parameters.map(\.tensor), maxNorm: 1.0)
-            optimizer.step(learningRate: s.learningRate)
-            optimizer.zeroGrad()
+            Profiler.measure(.optimizer) {
+                clipGradientNorm(optimizer.parameters.map(\.tensor), maxNorm: 1.0)
+                optimizer.step(learningRate: s.learningRate)
+                optimizer.zeroGrad()
+            }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            if step >= s.warmupSteps { times.append(seconds) }
+            if measured {
+                times.append(seconds)
+                if s.profile {
+                    Profiler.flush()
+                    for (kind, ms) in Profiler.milliseconds() { profile[kind, default: 0] += ms / Double(s.steps) }
+                    Profiler.setEnabled(false)
+                }
+            }
         }
         let mean = times.reduce(0, +) / Double(max(times.count, 1))
         return Result(tokensPerSecond: Double(s.batchSize * s.sequenceLength) / mean, stepSeconds: mean,
-                      peakRSSMB: Double(MemoryStatistics.peakResidentBytes() ?? 0) / 1e6, stepTimes: times)
+                      peakRSSMB: Double(MemoryStatistics.peakResidentBytes() ?? 0) / 1e6, stepTimes: times,
+                      profile: s.profile ? profile : nil)
     }
 }

@@ -117,7 +117,16 @@ public struct EpochPlan {
 
     /// The micro-batch `index` built from `examples`.
     public func batch(_ index: Int, examples: [TokenizedExample], maxLength: Int, padID: Int32) -> TrainingBatch {
-        let indices = batches[index]
+        build(batches[index], examples: examples, maxLength: maxLength, padID: padID)
+    }
+
+    /// One micro-batch made of the entries `items` of a plan built with batch size 1 (each entry one example or one
+    /// packed row): for a range [k·b, (k+1)·b) it equals micro-batch k of the same plan built with batch size b.
+    public func batch(items: Range<Int>, examples: [TokenizedExample], maxLength: Int, padID: Int32) -> TrainingBatch {
+        build(batches[items].flatMap { $0 }, examples: examples, maxLength: maxLength, padID: padID)
+    }
+
+    private func build(_ indices: [Int], examples: [TokenizedExample], maxLength: Int, padID: Int32) -> TrainingBatch {
         guard packed else { return BatchBuilder.padded(indices.map { examples[$0] }, padID: padID) }
         var rows: [[TokenizedExample]] = [[]]
         for i in indices {

@@ -1,6 +1,7 @@
 import Foundation
 import TensorCore
 import ArchitectureKit
+import NN
 
 /// Loss over held-out examples: token-weighted mean cross-entropy (what transformers reports as eval_loss when
 /// batches are weighted by their tokens), its perplexity, and accuracy for classification.
@@ -43,6 +44,15 @@ public enum LossComputation {
 
     /// Summed cross-entropy and, for classification, the argmax class of every row.
     public static func lossAndPredictions(_ model: any ArchitectureModel, _ batch: TrainingBatch) -> (loss: Tensor, predictions: [Int]) {
+        // A plain lm_head (not wrapped by LoRA or modules_to_save): project and score chunk by chunk, never holding
+        // the (B·T, vocab) logits or their gradient.
+        if !batch.isClassification, let chunked = model as? ChunkedLossModel, let head = chunked.outputHead as? Linear,
+           head.bias == nil {
+            let hidden = chunked.hiddenStates(batch.input)
+            let loss = linearCrossEntropy(hidden.reshaped([-1, hidden.lastDim]), weight: head.weight, labels: batch.targets,
+                                          ignoreIndex: ignoreIndex, reduction: .sum)
+            return (loss, [])
+        }
         let logits = model.forward(batch.input)
         // Causal LM: (B, T, V) → (B·T, V) against shifted targets; classification: (B, C) against class indices.
         let flat = batch.isClassification ? logits : logits.reshaped([-1, logits.lastDim])
@@ -63,6 +73,14 @@ public enum LossComputation {
     /// Evaluates in order (no shuffling) with padded batches of `batchSize`, at most `maxBatches` of them.
     public static func evaluate(_ model: any ArchitectureModel, examples: [TokenizedExample], batchSize: Int,
                                 maxBatches: Int? = nil, padID: Int32) -> EvaluationResult? {
+        // SingleProcess never throws.
+        try! evaluate(model, examples: examples, batchSize: batchSize, maxBatches: maxBatches, padID: padID, communicator: SingleProcess())
+    }
+
+    /// The same batches sharded over ranks: rank r evaluates batches r, r + N, …; the loss sums, counts and the
+    /// confusion matrix are then summed over the ranks, so every rank returns the whole result.
+    public static func evaluate(_ model: any ArchitectureModel, examples: [TokenizedExample], batchSize: Int,
+                                maxBatches: Int? = nil, padID: Int32, communicator: any Communicator) throws -> EvaluationResult? {
         guard !examples.isEmpty else { return nil }
         let wasTraining = model.isTraining
         model.setTraining(false)
@@ -71,6 +89,8 @@ public enum LossComputation {
         var confusion: [[Int]] = []
         var start = 0
         while start < examples.count, batches < (maxBatches ?? .max) {
+            defer { start += batchSize; batches += 1 }
+            guard batches % communicator.size == communicator.rank else { continue }
             let batch = BatchBuilder.padded(Array(examples[start..<min(start + batchSize, examples.count)]), padID: padID)
             let (loss, predictions) = GradMode.withoutGrad { lossAndPredictions(model, batch) }
             total += Double(loss.item)
@@ -84,10 +104,27 @@ public enum LossComputation {
                 confusion[truth][p] += 1
                 if truth == p { correct += 1 }
             }
-            start += batchSize
-            batches += 1
         }
+        // Evaluation batches are padded to their own lengths, so their buffers rarely fit a training step's shapes:
+        // return them rather than keep them idle (resident) in the pool for the rest of the run.
+        Tensor.releaseCachedBuffers()
         let isClassification = examples[0].classLabel != nil
+        if communicator.size > 1 {
+            // The confusion matrix grows with the classes seen: agree on its size, then sum it flattened.
+            let classes = Int(try communicator.max([Double(confusion.count)])[0])
+            var values: [Double] = [total, Double(targets), Double(correct)]
+            for i in 0..<classes {
+                for j in 0..<classes {
+                    let count: Int = i < confusion.count && j < confusion[i].count ? confusion[i][j] : 0
+                    values.append(Double(count))
+                }
+            }
+            let sums = try communicator.sum(values)
+            total = sums[0]
+            targets = Int(sums[1])
+            correct = Int(sums[2])
+            confusion = (0..<classes).map { (i: Int) -> [Int] in (0..<classes).map { (j: Int) -> Int in Int(sums[3 + i * classes + j]) } }
+        }
         return EvaluationResult(loss: total / Double(max(targets, 1)), targetCount: targets,
                                 accuracy: isClassification ? Double(correct) / Double(max(targets, 1)) : nil,
                                 confusion: isClassification ? confusion : nil)

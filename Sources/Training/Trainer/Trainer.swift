@@ -19,6 +19,13 @@ public final class Trainer {
     public var reporter: ProgressReporter
     /// Files stored in each checkpoint besides the tensors (the recipe).
     public var extraCheckpointFiles: [String: Data] = [:]
+    /// The output_dir lock, held as long as this trainer lives (`Checkpoint.prepareOutputDirectory`).
+    public var outputLock: OutputDirectoryLock?
+    /// The ranks training together (`SingleProcess` unless launched by mpirun): each takes its shard of every
+    /// global micro-batch, gradients and counts are summed over all, and rank 0 alone writes files and prints.
+    public let communicator: any Communicator
+    /// Gradient all-reduce buckets and their running totals (calls, bytes, seconds).
+    public let gradientBuckets = GradientBuckets()
 
     public private(set) var state: TrainerState
     public private(set) var metrics: MetricsLog
@@ -28,11 +35,13 @@ public final class Trainer {
     public private(set) var initialEval: EvaluationResult?
     public private(set) var finalEval: EvaluationResult?
 
+    /// The epoch's items (examples, or packed rows) in their seeded order, one per plan entry: a global
+    /// micro-batch is `batchSize × communicator.size` consecutive items.
     private var plan: EpochPlan
 
     public init(model: any ArchitectureModel, adapter: AdapterHooks, configuration: TrainerConfiguration,
                 train: [TokenizedExample], validation: [TokenizedExample], padID: Int32,
-                reporter: ProgressReporter = ProgressReporter()) throws {
+                reporter: ProgressReporter = ProgressReporter(), communicator: any Communicator = SingleProcess()) throws {
         guard !train.isEmpty else { throw TrainingError.noData("every example was filtered out, masked away or empty") }
         guard configuration.batchSize > 0, configuration.gradientAccumulationSteps > 0, configuration.maxSteps > 0 else {
             throw TrainingError.configuration("batch_size, gradient_accumulation_steps and max_steps must be positive")
@@ -44,66 +53,112 @@ public final class Trainer {
         validationExamples = validation
         self.padID = padID
         self.reporter = reporter
+        self.communicator = communicator
         optimizer = AdamW(parameters: model.trainableParameters(), hyperparameters: configuration.adam)
         guard !optimizer.parameters.isEmpty else { throw TrainingError.configuration("the model has no trainable parameters (was LoRA applied?)") }
         state = TrainerState(globalStep: 0, epoch: 0, batchIndex: 0, optimizerSteps: 0, adapterRandomState: adapter.randomState(),
                              bestEvalLoss: nil, bestCheckpoint: nil, evalsWithoutImprovement: 0, configuration: configuration)
+        state.dataPosition = 0
         plan = Trainer.plan(train, configuration, epoch: 0)
-        metrics = try MetricsLog(url: configuration.outputDir?.appendingPathComponent("metrics.jsonl"))
+        metrics = try MetricsLog(url: communicator.isMain ? configuration.outputDir?.appendingPathComponent("metrics.jsonl") : nil)
     }
 
+    /// One entry per item: the order depends on (seed, epoch, packing length) only, not on the batch size or the
+    /// number of ranks, so a run resumed with another N continues the same global order.
     static func plan(_ examples: [TokenizedExample], _ c: TrainerConfiguration, epoch: Int) -> EpochPlan {
-        EpochPlan(lengths: examples.map(\.count), batchSize: c.batchSize, maxLength: c.maxSeqLength, packing: c.packing,
+        EpochPlan(lengths: examples.map(\.count), batchSize: 1, maxLength: c.maxSeqLength, packing: c.packing,
                   seed: c.seed, epoch: epoch)
     }
 
-    /// Micro-batches per epoch (optimizer updates per epoch = this ÷ gradient_accumulation_steps, rounded up).
-    public var microBatchesPerEpoch: Int { plan.batches.count }
+    /// Global micro-batches per epoch (optimizer updates per epoch = this ÷ gradient_accumulation_steps, rounded up).
+    public var microBatchesPerEpoch: Int {
+        let global = configuration.batchSize * communicator.size
+        return (plan.batches.count + global - 1) / global
+    }
 
     /// Continues from a checkpoint directory: parameters, optimizer moments, data position and random state.
     public func resume(from dir: URL) throws {
         let loaded = try Checkpoint.load(from: dir, optimizer: optimizer)
-        guard loaded.configuration.batchSize == configuration.batchSize, loaded.configuration.seed == configuration.seed,
-              loaded.configuration.packing == configuration.packing else {
-            throw TrainingError.checkpoint("\(dir.path) was written with batch_size \(loaded.configuration.batchSize), seed "
-                + "\(loaded.configuration.seed), packing \(loaded.configuration.packing); this run has \(configuration.batchSize), "
-                + "\(configuration.seed), \(configuration.packing), so the data order would differ")
+        // The data order depends on the seed and on packing (and its row length), not on the batch size or the
+        // number of ranks: the checkpoint stores the global position, so those two may change.
+        let (a, b) = (loaded.configuration, configuration)
+        guard a.seed == b.seed, a.packing == b.packing, !b.packing || a.maxSeqLength == b.maxSeqLength else {
+            throw TrainingError.checkpoint("\(dir.path) was written with seed \(a.seed), packing \(a.packing), max_seq_length "
+                + "\(a.maxSeqLength); this run has \(b.seed), \(b.packing), \(b.maxSeqLength), so the data order would differ")
         }
         state = loaded
         state.configuration = configuration
+        // Checkpoints from before the global position was stored were single-process: batch_index micro-batches.
+        state.dataPosition = loaded.dataPosition ?? loaded.batchIndex * a.batchSize
         adapter.restoreRandomState(loaded.adapterRandomState)
         plan = Trainer.plan(trainExamples, configuration, epoch: state.epoch)
-        metrics = try MetricsLog(url: configuration.outputDir?.appendingPathComponent("metrics.jsonl"), resumeStep: state.globalStep)
+        if communicator.isMain, let out = configuration.outputDir, dir.deletingLastPathComponent().standardizedFileURL.path == out.standardizedFileURL.path {
+            let dropped = Checkpoint.discardCheckpoints(after: state.globalStep, in: out)
+            if !dropped.isEmpty { reporter.message("resuming from step \(state.globalStep): removed the later \(dropped.joined(separator: ", "))") }
+        }
+        metrics = try MetricsLog(url: communicator.isMain ? configuration.outputDir?.appendingPathComponent("metrics.jsonl") : nil,
+                                 resumeStep: state.globalStep)
         lastCheckpoint = dir
-        reporter.message("resumed from \(dir.path) at step \(state.globalStep)")
+        reporter.message("resumed from \(dir.path) at step \(state.globalStep), item \(state.dataPosition ?? 0) of epoch \(state.epoch)")
+        let globalBatch = { (c: TrainerConfiguration, n: Int?) in c.batchSize * (n ?? 1) * c.gradientAccumulationSteps }
+        if globalBatch(a, loaded.worldSize) != globalBatch(b, communicator.size) {
+            reporter.warning("the checkpoint was written with \(globalBatch(a, loaded.worldSize)) items per update, this run takes "
+                + "\(globalBatch(b, communicator.size)) (batch_size × ranks × gradient_accumulation_steps); the data order continues unchanged")
+        }
     }
 
-    private func nextMicroBatch() -> TrainingBatch {
-        if state.batchIndex >= plan.batches.count {
+    /// This rank's shard of the next global micro-batch: of the `batchSize × N` items starting at the global data
+    /// position, rank r takes items [r·batchSize, (r+1)·batchSize). The epoch's last global micro-batch may be short,
+    /// leaving some ranks fewer items or none (nil).
+    private func nextMicroBatch() -> TrainingBatch? {
+        var position = state.dataPosition ?? 0
+        if position >= plan.batches.count {
             state.epoch += 1
             state.batchIndex = 0
+            position = 0
             plan = Trainer.plan(trainExamples, configuration, epoch: state.epoch)
         }
-        defer { state.batchIndex += 1 }
-        return plan.batch(state.batchIndex, examples: trainExamples, maxLength: configuration.maxSeqLength, padID: padID)
+        let b = configuration.batchSize, count = plan.batches.count
+        let shard = min(position + communicator.rank * b, count)..<min(position + (communicator.rank + 1) * b, count)
+        state.dataPosition = min(position + b * communicator.size, count)
+        state.batchIndex += 1
+        return shard.isEmpty ? nil : plan.batch(items: shard, examples: trainExamples, maxLength: configuration.maxSeqLength, padID: padID)
     }
 
     /// One optimizer update. Returns (loss, grad norm, tokens) or throws on a non-finite loss or gradient.
+    ///
+    /// Across ranks: the target count is summed over all ranks before backward, so every token of the global batch
+    /// weighs 1/total (not 1/(each rank's count)); then gradients are summed in fp32 buckets, so clipping sees the
+    /// global norm and every rank applies the same update.
     func step() throws -> (loss: Double, gradNorm: Double, tokens: Int) {
-        let micro = (0..<configuration.gradientAccumulationSteps).map { _ in nextMicroBatch() }
-        let total = micro.reduce(0) { $0 + $1.targetCount }
+        let micro = (0..<configuration.gradientAccumulationSteps).compactMap { _ in nextMicroBatch() }
+        let localTargets = micro.reduce(0) { $0 + $1.targetCount }
+        let total = communicator.size == 1 ? localTargets : Int(try communicator.sum([Double(localTargets)])[0])
         let seed = Tensor([1 / Float(max(total, 1))], shape: [1])
         model.setTraining(true)
-        var lossSum = 0.0
+        var lossSum = 0.0, finite = true
         for batch in micro {
             let (loss, _) = LossComputation.summedLoss(model, batch)
             let value = Double(loss.item)
-            guard value.isFinite else {
-                optimizer.zeroGrad()
-                throw TrainingError.nonFinite(what: "the training loss", step: state.globalStep + 1, lastCheckpoint: lastCheckpoint?.path)
-            }
+            guard value.isFinite else { finite = false; break }
             lossSum += value
             if total > 0 { loss.backward(seed: seed) }
+        }
+        var tokens = micro.reduce(0) { $0 + $1.tokenCount }
+        if communicator.size > 1 {
+            // One small all-reduce: the loss sum, a non-finite flag (so every rank stops together), tokens, and which
+            // parameters got a gradient anywhere (a rank with an empty shard has none, and must add zeros).
+            let parameters = optimizer.parameters.map(\.tensor)
+            let sums = try communicator.sum([lossSum, finite ? 0 : 1, Double(tokens)] + parameters.map { $0.grad == nil ? 0 : 1 })
+            (lossSum, finite, tokens) = (sums[0], sums[1] == 0, Int(sums[2]))
+            if finite {
+                for (p, anywhere) in zip(parameters, sums.dropFirst(3)) where anywhere > 0 && p.grad == nil { p.grad = Tensor(zeros: p.shape) }
+                try gradientBuckets.reduce(parameters, over: communicator)
+            }
+        }
+        guard finite else {
+            optimizer.zeroGrad()
+            throw TrainingError.nonFinite(what: "the training loss", step: state.globalStep + 1, lastCheckpoint: lastCheckpoint?.path)
         }
         let norm = clipGradientNorm(optimizer.parameters.map(\.tensor), maxNorm: configuration.maxGradNorm)
         guard norm.isFinite else {
@@ -114,7 +169,7 @@ public final class Trainer {
         optimizer.zeroGrad()
         state.globalStep += 1
         state.optimizerSteps = optimizer.stepCount
-        return (lossSum / Double(max(total, 1)), norm, micro.reduce(0) { $0 + $1.tokenCount })
+        return (lossSum / Double(max(total, 1)), norm, tokens)
     }
 
     /// The learning rate used by update `step` (0-based).
@@ -123,9 +178,10 @@ public final class Trainer {
                                                                        totalSteps: configuration.maxSteps)
     }
 
-    public func evaluate() -> EvaluationResult? {
-        LossComputation.evaluate(model, examples: validationExamples, batchSize: configuration.batchSize,
-                                 maxBatches: configuration.evalMaxBatches, padID: padID)
+    /// Eval loss over the validation examples; across ranks, each evaluates every N-th batch and the sums are reduced.
+    public func evaluate() throws -> EvaluationResult? {
+        try LossComputation.evaluate(model, examples: validationExamples, batchSize: configuration.batchSize,
+                                     maxBatches: configuration.evalMaxBatches, padID: padID, communicator: communicator)
     }
 
     /// Frobenius norms of the trainable weights grouped by LoRA matrix kind.
@@ -147,7 +203,8 @@ public final class Trainer {
     public func train(stoppingAt stopStep: Int? = nil) throws -> TrainingSummary {
         let c = configuration
         let started = Date()
-        if state.globalStep == 0, let e = evaluate() {
+        if communicator.size > 1 { try prepareRanks() }
+        if state.globalStep == 0, let e = try evaluate() {
             initialEval = e
             reporter.message(String(format: "step 0: eval loss %.4f (perplexity %.2f)%@", e.loss, e.perplexity,
                                     e.accuracy.map { String(format: ", accuracy %.3f", $0) } ?? ""))
@@ -158,6 +215,19 @@ public final class Trainer {
         }
         var windowTokens = 0, windowStart = Date(), windowLoss = 0.0, windowSteps = 0, stoppedEarly = false
         let firstStep = state.globalStep
+        // Resuming a finished run: its final evaluation and checkpoint exist already; another would append a
+        // second final eval line to metrics.jsonl.
+        if firstStep >= c.maxSteps, let done = lastCheckpoint {
+            reporter.message("the run in \(done.path) already finished at step \(firstStep) of \(c.maxSteps); nothing to do")
+            // A kill between the final checkpoint and the loss curve leaves only the curve to draw.
+            if let dir = c.outputDir, !FileManager.default.fileExists(atPath: dir.appendingPathComponent("loss.svg").path) {
+                try FileManagerAtomic.write(Data(LossCurve.svg(metrics.records, title: "loss — \(dir.lastPathComponent)").utf8),
+                                            to: dir.appendingPathComponent("loss.svg"))
+            }
+            return TrainingSummary(steps: firstStep, initialEval: nil, finalEval: nil, lastCheckpoint: done,
+                                   bestCheckpoint: state.bestCheckpoint, warnings: [], stoppedEarly: false, seconds: 0,
+                                   alreadyFinished: true)
+        }
         while state.globalStep < c.maxSteps {
             let (loss, norm, tokens) = try step()
             let step = state.globalStep
@@ -172,14 +242,14 @@ public final class Trainer {
                 r.gradNorm = norm
                 r.adapterNorms = adapterNorms()
                 r.tokensPerSecond = Double(windowTokens) / max(elapsed, 1e-9)
-                r.epoch = Double(state.epoch) + Double(state.batchIndex) / Double(max(plan.batches.count, 1))
+                r.epoch = Double(state.epoch) + Double(state.dataPosition ?? 0) / Double(max(plan.batches.count, 1))
                 try metrics.append(r)
                 reporter.progress(step: step, total: c.maxSteps, loss: r.loss!, learningRate: r.learningRate!,
                                   tokensPerSecond: r.tokensPerSecond!, secondsLeft: perStep * Double(c.maxSteps - step))
                 windowTokens = 0; windowLoss = 0; windowSteps = 0; windowStart = Date()
             }
             var improved = false
-            if let every = c.evalEvery, step % every == 0, step < c.maxSteps, let e = evaluate() {
+            if let every = c.evalEvery, step % every == 0, step < c.maxSteps, let e = try evaluate() {
                 improved = try recordEval(e, step: step)
                 if let patience = c.earlyStoppingPatience, state.evalsWithoutImprovement >= patience {
                     reporter.message("early stopping: no better eval loss in \(patience) evaluations")
@@ -197,14 +267,14 @@ public final class Trainer {
                                        seconds: Date().timeIntervalSince(started))
             }
         }
-        if let e = evaluate() {
+        if let e = try evaluate() {
             finalEval = e
             let improved = try recordEval(e, step: state.globalStep)
             if c.outputDir != nil { try saveCheckpoint(best: improved) }
         } else if c.outputDir != nil {
             try saveCheckpoint(best: false)
         }
-        if let dir = c.outputDir {
+        if let dir = c.outputDir, communicator.isMain {
             try FileManagerAtomic.write(Data(LossCurve.svg(metrics.records, title: "loss — \(dir.lastPathComponent)").utf8),
                                         to: dir.appendingPathComponent("loss.svg"))
         }
@@ -235,6 +305,12 @@ public final class Trainer {
         guard let dir = configuration.outputDir else { return }
         if best && configuration.saveBest { state.bestCheckpoint = "checkpoint-\(state.globalStep)" }
         state.adapterRandomState = adapter.randomState()
+        state.worldSize = communicator.size
+        // Rank 0 writes; the others keep the same bookkeeping (every rank's state is identical but for dropout).
+        guard communicator.isMain else {
+            lastCheckpoint = Checkpoint.directory(in: dir, step: state.globalStep)
+            return
+        }
         lastCheckpoint = try Checkpoint.save(to: dir, state: state, optimizer: optimizer, adapter: adapter, extraFiles: extraCheckpointFiles)
         if let keep = configuration.keepLast {
             Checkpoint.rotate(in: dir, keep: keep, protected: configuration.saveBest ? state.bestCheckpoint : nil)
@@ -252,4 +328,6 @@ public struct TrainingSummary {
     public var warnings: [String]
     public var stoppedEarly: Bool
     public var seconds: Double
+    /// A resume of a run that had already reached max_steps: nothing was trained or logged.
+    public var alreadyFinished = false
 }

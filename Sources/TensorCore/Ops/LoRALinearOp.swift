@@ -1,0 +1,119 @@
+import Foundation
+
+/// A linear layer with one LoRA adapter, fused: out = x · op(W) + bias + scale · (dropout(x) · Aᵀ) · Bᵀ.
+///
+/// x: (…, in); weight: (out, in), or (in, out) when `weightIsInputMajor` (GPT-2's Conv1D); bias: (out);
+/// a: (r, in); b: (out, r). out: (…, out).
+///
+/// Against the unfused graph (base, dropout, A, B, scale, add) this makes no (…, out) temporaries for the adapter
+/// path (B's product accumulates straight into the output) and keeps only the (…, r) product x·Aᵀ for backward. The
+/// dropout mask is not stored at all: backward redraws it from the generator state saved before the forward drew
+/// it, so the same mask costs 32 bytes instead of two (…, in) tensors (the mask and the dropped-out input).
+public func loraLinear(_ x: Tensor, weight: Tensor, weightIsInputMajor: Bool = false, bias: Tensor?,
+                       loraA a: Tensor, loraB b: Tensor, scale: Float, dropout p: Float = 0,
+                       generator: inout SeededGenerator) -> Tensor {
+    let (n, inF, r) = (x.rowCount, x.lastDim, a.shape[0])
+    let outF = weightIsInputMajor ? weight.shape[1] : weight.shape[0]
+    precondition(weight.count == inF * outF, "loraLinear: weight \(weight.shape) for input \(x.shape)")
+    precondition(a.shape == [r, inF] && b.shape == [outF, r], "loraLinear: lora_A \(a.shape), lora_B \(b.shape) for \(inF) → \(outF)")
+    precondition(bias == nil || bias!.shape == [outF], "loraLinear: bias \(bias!.shape) for \(outF) outputs")
+    precondition(p >= 0 && p < 1, "dropout probability \(p) must be in [0, 1)")
+
+    // The mask's generator state: the caller's (then advanced past the mask), or on a checkpoint's recomputation
+    // the state the first run recorded (the caller's generator is then left alone).
+    var maskState: SeededGenerator?
+    let keep = 1 / (1 - p)
+    var dropped = x  // dropout(x) for the forward only: backward redraws the mask rather than keep it
+    if p > 0 {
+        let replayed = RandomReplay.current?.generator(for: generator)
+        var g = replayed ?? generator
+        maskState = g
+        let xd = Tensor(uninitialized: [n, inF])
+        let (px, pd) = (x.data, xd.data)
+        g.forEachUniform(n * inF) { i, u in pd[i] = u < p ? 0 : px[i] * keep }
+        if replayed == nil { generator = g }
+        dropped = xd
+    }
+    let ldw = weightIsInputMajor ? outF : inF
+    let out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
+    Profiler.measure(.gemm) {
+        GEMM.sgemm(transB: !weightIsInputMajor, m: n, n: outF, k: inF, a: x.data, lda: inF, b: weight.data, ldb: ldw,
+                   c: out.data, ldc: outF)
+    }
+    if let bias {
+        let (po, pb) = (out.data, bias.data)
+        Parallel.forEachChunk(n, costPerItem: outF) { rows in
+            for row in rows { for j in 0..<outF { po[row * outF + j] += pb[j] } }
+        }
+    }
+    let u = Tensor(uninitialized: [n, r])
+    GEMM.sgemm(transB: true, m: n, n: r, k: inF, a: dropped.data, lda: inF, b: a.data, ldb: inF, c: u.data, ldc: r)
+    GEMM.sgemm(transB: true, m: n, n: outF, k: r, alpha: scale, a: u.data, lda: r, b: b.data, ldb: r,
+               beta: 1, c: out.data, ldc: outF)
+
+    var inputs = [x, weight, a, b]
+    if let bias { inputs.append(bias) }
+    return out.recording("lora_linear", inputs) { g in
+        let pg = g.data
+        // gB = g · B: (n, r), shared by dA and the adapter's share of dx.
+        let gB = Tensor(uninitialized: [n, r])
+        GEMM.sgemm(m: n, n: r, k: outF, a: pg, lda: outF, b: b.data, ldb: r, c: gB.data, ldc: r)
+        var dx: Tensor?, dw: Tensor?, da: Tensor?, db: Tensor?, dbias: Tensor?
+        if x.needsGrad {
+            let t = Tensor(uninitialized: x.shape)
+            Profiler.measure(.gemm) {  // g · op(W)ᵀ
+                GEMM.sgemm(transB: weightIsInputMajor, m: n, n: inF, k: outF, a: pg, lda: outF, b: weight.data, ldb: ldw,
+                           c: t.data, ldc: inF)
+            }
+            if maskState == nil {  // + scale · gB · A
+                GEMM.sgemm(m: n, n: inF, k: r, alpha: scale, a: gB.data, lda: r, b: a.data, ldb: inF, beta: 1, c: t.data, ldc: inF)
+            }
+            dx = t
+        }
+        // With dropout: one pass redraws the mask, rebuilding dropout(x) for dA and masking the adapter's share of dx.
+        var xd = x
+        if var g = maskState, a.needsGrad || x.needsGrad {
+            let share = x.needsGrad ? Tensor(uninitialized: [n, inF]) : nil
+            if let share {
+                GEMM.sgemm(m: n, n: inF, k: r, alpha: scale * keep, a: gB.data, lda: r, b: a.data, ldb: inF, c: share.data, ldc: inF)
+            }
+            let rebuilt = a.needsGrad ? Tensor(uninitialized: [n, inF]) : nil
+            let (px, pr, ps, pdx) = (x.data, rebuilt?.data, share?.data, dx?.data)
+            g.forEachUniform(n * inF) { i, u in
+                let kept = u >= p
+                pr?[i] = kept ? px[i] * keep : 0
+                if kept, let ps, let pdx { pdx[i] += ps[i] }
+            }
+            if let rebuilt { xd = rebuilt }
+        }
+        if weight.needsGrad {
+            let t = Tensor(uninitialized: weight.shape)
+            Profiler.measure(.gemm) {
+                if weightIsInputMajor {  // W (in, out): dW = xᵀ · g
+                    GEMM.sgemm(transA: true, m: inF, n: outF, k: n, a: x.data, lda: inF, b: pg, ldb: outF, c: t.data, ldc: outF)
+                } else {                 // W (out, in): dW = gᵀ · x
+                    GEMM.sgemm(transA: true, m: outF, n: inF, k: n, a: pg, lda: outF, b: x.data, ldb: inF, c: t.data, ldc: inF)
+                }
+            }
+            dw = t
+        }
+        if let bias, bias.needsGrad {
+            let t = Tensor(zeros: [outF])
+            for row in 0..<n { for j in 0..<outF { t.data[j] += pg[row * outF + j] } }
+            dbias = t
+        }
+        if a.needsGrad {  // dA = scale · gBᵀ · dropout(x)
+            let t = Tensor(uninitialized: a.shape)
+            GEMM.sgemm(transA: true, m: r, n: inF, k: n, alpha: scale, a: gB.data, lda: r, b: xd.data, ldb: inF, c: t.data, ldc: inF)
+            da = t
+        }
+        if b.needsGrad {  // dB = scale · gᵀ · u
+            let t = Tensor(uninitialized: b.shape)
+            GEMM.sgemm(transA: true, m: outF, n: r, k: n, alpha: scale, a: pg, lda: outF, b: u.data, ldb: r, c: t.data, ldc: r)
+            db = t
+        }
+        var grads: [Tensor?] = [dx, dw, da, db]
+        if bias != nil { grads.append(dbias) }
+        return grads
+    }
+}
