@@ -17,6 +17,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // `lorakit serve` only (the Serving target); the library does not depend on them.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
@@ -53,8 +56,13 @@ let package = Package(
                                                 "ChatTemplates", "Generation", "Training", "Recipes", "LlamaPlugin", "GPT2Plugin",
                                                 "BERTPlugin", "FalconPlugin"],
                 swiftSettings: fast),
+        // `lorakit serve`: OpenAI-compatible HTTP server over one base model and many LoRA adapters.
+        .target(name: "Serving", dependencies: [
+            "LoRAKit", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ], swiftSettings: fast),
         .executableTarget(name: "LoRAKitCLI", dependencies: [
-            "LoRAKit", "DistributedTraining", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "LoRAKit", "Serving", "DistributedTraining", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast,
         // Plugins loaded with dlopen resolve the contract's symbols from the executable itself.
         linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]),
@@ -70,6 +78,7 @@ let package = Package(
         .testTarget(name: "GenerationTests", dependencies: ["LoRAKit"]),
         .testTarget(name: "TrainingTests", dependencies: ["LoRAKit"]),
         .testTarget(name: "RecipesTests", dependencies: ["LoRAKit"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "LoRAKit"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libopenblas-dev libicu-dev libjson-c-dev pkg-config libopenmpi-dev openmpi-bin iproute2 libdnnl-dev)
+packages=(libopenblas-dev libicu-dev libjson-c-dev pkg-config libopenmpi-dev openmpi-bin iproute2 libdnnl-dev curl)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -26,6 +26,9 @@ public final class LoRALinear: Module, LinearLayer {
     public let fanInFanOut: Bool
     /// DoRA merge factors m/‖W + ΔW‖ per merged adapter, for an exact unmerge.
     var mergedFactors: [String: [Float]] = [:]
+    /// Batched inference across adapters: when set (and not training), each batch row gets its own adapters from
+    /// here instead of `activeAdapters` (see LoRARowRouting).
+    public var rowRouting: LoRARowRouting?
     /// Dropout masks come from here so that a run (and a resumed run) replays exactly.
     public var generator = SeededGenerator(seed: 0)
 
@@ -107,6 +110,12 @@ public final class LoRALinear: Module, LinearLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let routing = rowRouting, !isTraining, !disabled {
+            // Serving: each batch row gets its own adapters (LoRARowRouting), never the fused single-adapter path.
+            let y = base(x)
+            addRoutedDeltas(x, into: y, routing: routing)
+            return y
+        }
         if let fused = fusedForward(x) { return fused }
         let y = base(x)
         if disabled { return y }

@@ -7,7 +7,7 @@ struct LoRAKitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lorakit",
         abstract: "LoRA fine-tuning for language models on the CPU.",
-        subcommands: [Train.self, Eval.self, Validate.self, Preprocess.self, Bench.self, Parity.self, Generate.self, Tokenize.self, Forward.self, Inspect.self, Models.self, Merge.self, Plugins.self, Export.self])
+        subcommands: [Train.self, Eval.self, Validate.self, Preprocess.self, Bench.self, Parity.self, Generate.self, Tokenize.self, Forward.self, Inspect.self, Models.self, Merge.self, Plugins.self, Export.self, Serve.self])
 }
 
 // oneDNN runs on libgomp, whose idle threads spin ("active" wait) between parallel regions and steal the cores

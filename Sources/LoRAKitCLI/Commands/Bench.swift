@@ -4,7 +4,7 @@ import LoRAKit
 
 /// `lorakit bench …`: speed and memory measurements (targets live here, never in timed unit tests).
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Measure speed and memory.", subcommands: [BenchOps.self, BenchTokenize.self, BenchTrain.self, BenchAllReduce.self])
+    static let configuration = CommandConfiguration(abstract: "Measure speed and memory.", subcommands: [BenchOps.self, BenchTokenize.self, BenchTrain.self, BenchAllReduce.self, BenchServe.self])
 }
 
 struct BenchOps: ParsableCommand {
