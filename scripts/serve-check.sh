@@ -54,7 +54,8 @@ start tiny --model $fixtures/tiny-llama --served-model-name tiny --adapter-dir $
 auth=(-H "Authorization: Bearer $key")
 json=(-H "Content-Type: application/json")
 # The tiny model's context is 64 tokens (bytes); ChatML takes 52 of them around "Hi".
-"$lorakit" generate --model $fixtures/tiny-llama --adapter $fixtures/adapter-a --chat --prompt "Hi" \
+# The tiny model ships no chat template; the server then renders chats with chatml, so generate is told the same.
+"$lorakit" generate --model $fixtures/tiny-llama --adapter $fixtures/adapter-a --chat --template chatml --prompt "Hi" \
     --max-tokens 10 >"$work/expected-tiny.txt" 2>/dev/null
 "$py" scripts/serving/openai_client_check.py "$url" $key tiny adapter-a "$work/expected-tiny.txt" "Hi" 10
 
