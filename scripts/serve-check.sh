@@ -5,7 +5,8 @@
 #  - curl for the rest: /health, /metrics, 401 without the key, malformed JSON, unknown model, max_tokens out of
 #    range, prompt over the context (OpenAI-style JSON errors, server still serving), adapter hot load (a mismatched
 #    one refused with 400 and the reason) and unload, 429 on a full queue, SIGTERM finishing requests in flight;
-#  - the same greedy equality on SmolLM2 with its PEFT adapter when the model is in the cache.
+#  - the same greedy equality on SmolLM2 with its PEFT adapter when the model is in the cache, and 500 mixed
+#    requests (malformed ones included) through `lorakit bench serve --mixed`.
 # Python: the interop venv (.venv-interop, or INTEROP_VENV), with `openai` installed into it when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -156,6 +157,12 @@ if [ -e "${LORAKIT_CACHE:-$HOME/.cache/lorakit}/models/smollm2-135m-instruct" ];
         grep -q '"completion_tokens":' "$work/inflight$i" || fail "in-flight request $i has no usage"
     done
     echo "serve-check: SmolLM2 greedy = lorakit generate; SIGTERM finished 4 in-flight requests, exit 0"
+    # 500 requests, every fifth malformed (bad JSON, unknown model, max_tokens 0, prompt over the context), 16 at
+    # a time over the adapter and the base: nothing dropped, every good one answered, every bad one its 4xx.
+    "$lorakit" bench serve --model smollm2-135m-instruct --adapter sft=$adapter --mixed 500 --clients 16 \
+        --max-tokens 4 --deadline 100 >"$work/mixed.out" 2>"$work/mixed.err" \
+        || { cat "$work/mixed.out" "$work/mixed.err" >&2; fail "the 500-request mix"; }
+    grep "^mixed:" "$work/mixed.out"
 else
     echo "serve-check: SmolLM2 not in the cache; its checks skipped"
 fi

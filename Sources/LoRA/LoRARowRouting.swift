@@ -25,6 +25,10 @@ public final class LoRARowRouting {
     public private(set) var rows: [[(adapter: String, weight: Float)]] = []
     /// Per adapter, in first-use order, the runs of rows that use it.
     public private(set) var plan: [(adapter: String, runs: [Run])] = []
+    /// The units of work of every layer, split over the cores: (index into `plan`, run, rows of it).
+    private(set) var pieces: [(adapter: Int, run: Run, rows: Range<Int>)] = []
+    /// Some row uses several adapters (stacked): pieces may then add into the same rows and must run in turn.
+    private(set) var stacked = false
     /// Growing scratch for the shrink products (rows × rank), reused by every layer and step.
     private var scratch = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var scratchCapacity = 0
@@ -54,6 +58,17 @@ public final class LoRARowRouting {
             }
         }
         self.plan = plan
+        stacked = rows.contains { $0.filter { $0.weight != 0 }.count > 1 }
+        var pieces: [(adapter: Int, run: Run, rows: Range<Int>)] = []
+        for (i, entry) in plan.enumerated() {
+            for run in entry.runs { pieces.append((i, run, 0..<run.count)) }
+        }
+        // One run alone (a batch of one adapter) is halved so that both cores share it.
+        if pieces.count == 1, pieces[0].run.count > 1, Parallel.cores > 1 {
+            let (i, run) = (pieces[0].adapter, pieces[0].run)
+            pieces = [(i, run, 0..<(run.count / 2)), (i, run, (run.count / 2)..<run.count)]
+        }
+        self.pieces = pieces
     }
 
     /// Scratch for `count` floats, valid until the next call (engine thread only).
@@ -69,34 +84,49 @@ public final class LoRARowRouting {
 
 extension LoRALinear {
     /// y (B, T, out) += the routed adapters' deltas of x (B, T, in); see `LoRARowRouting`.
-    /// Per run of r rows × T tokens (n = r·T): s (n, rank) = x_run (n, in) · Aᵀ; s *= weight · scaling per row
-    /// (skipped when uniform: it becomes alpha); y_run (n, out) += s · Bᵀ.
+    /// Per piece of r rows × T tokens (n = r·T) of one adapter: s (n, rank) = x_rows (n, in) · Aᵀ; s *= weight ·
+    /// scaling per row (skipped when uniform: it becomes alpha); y_rows (n, out) += s · Bᵀ. Pieces run on separate
+    /// cores (each GEMM single-threaded) unless a stacked row makes two of them add into the same rows.
     func addRoutedDeltas(_ x: Tensor, into y: Tensor, routing: LoRARowRouting) {
-        guard !routing.plan.isEmpty else { return }
+        guard !routing.pieces.isEmpty else { return }
         let batch = x.shape[0]
         precondition(routing.rows.count == batch, "LoRA routing has \(routing.rows.count) rows for a batch of \(batch)")
         let (din, dout) = (inFeatures, outFeatures)
         let perRow = x.count / (batch * din)  // tokens per batch row
-        for (name, runs) in routing.plan {
-            guard let adapter = adapters[name] else { continue }  // this adapter does not target this layer
-            precondition(!adapter.useDoRA, "per-row routing does not support DoRA adapter '\(name)'")
-            let a = loraA(name).weight, b = loraB(name).weight  // (rank, in), (out, rank): PEFT's layout
+        // The adapters of this layer, once per forward of the layer (nil: the adapter does not target it).
+        let weights: [(a: Tensor, b: Tensor, scaling: Float)?] = routing.plan.map { entry in
+            guard let adapter = adapters[entry.adapter] else { return nil }
+            precondition(!adapter.useDoRA, "per-row routing does not support DoRA adapter '\(entry.adapter)'")
+            return (loraA(entry.adapter).weight, loraB(entry.adapter).weight, adapter.scaling)  // (rank, in), (out, rank)
+        }
+        let maxRank = weights.reduce(0) { max($0, $1?.a.shape[0] ?? 0) }
+        guard maxRank > 0 else { return }
+        // Row i's scratch is at i·T·maxRank: pieces on different rows never share it.
+        let scratch = routing.scratch(batch * perRow * maxRank)
+        let pieces = routing.pieces
+        func run(_ p: Int) {
+            let (index, run, part) = pieces[p]
+            guard let (a, b, scaling) = weights[index] else { return }
             let rank = a.shape[0]
-            for run in runs {
-                let n = run.count * perRow
-                let s = routing.scratch(n * rank)
-                let xs = x.data + run.start * perRow * din, ys = y.data + run.start * perRow * dout
-                GEMM.sgemm(transB: true, m: n, n: rank, k: din, a: xs, lda: din, b: a.data, ldb: din, c: s, ldc: rank)
-                var alpha = adapter.scaling
-                if let w = run.uniform { alpha *= w } else {
-                    for (i, w) in run.weights.enumerated() {
-                        let rowScratch = s + i * perRow * rank
-                        for j in 0..<(perRow * rank) { rowScratch[j] *= w }
-                    }
+            let first = run.start + part.lowerBound, n = part.count * perRow
+            let xs = x.data + first * perRow * din, ys = y.data + first * perRow * dout
+            let s = scratch + first * perRow * maxRank
+            GEMM.sgemm(transB: true, m: n, n: rank, k: din, a: xs, lda: din, b: a.data, ldb: din, c: s, ldc: rank)
+            var alpha = scaling
+            if let w = run.uniform { alpha *= w } else {
+                for i in part {
+                    let w = run.weights[i], rowScratch = s + (i - part.lowerBound) * perRow * rank
+                    for j in 0..<(perRow * rank) { rowScratch[j] *= w }
                 }
-                GEMM.sgemm(transB: true, m: n, n: dout, k: rank, alpha: alpha, a: s, lda: rank, b: b.data, ldb: rank,
-                           beta: 1, c: ys, ldc: dout)
             }
+            GEMM.sgemm(transB: true, m: n, n: dout, k: rank, alpha: alpha, a: s, lda: rank, b: b.data, ldb: rank,
+                       beta: 1, c: ys, ldc: dout)
+        }
+        if routing.stacked || pieces.count == 1 {
+            for p in pieces.indices { run(p) }
+        } else {
+            // A high cost per piece: always one chunk per core (each chunk's GEMMs run single-threaded).
+            Parallel.forEachChunk(pieces.count, costPerItem: 1 << 20) { range in for p in range { run(p) } }
         }
     }
 }
