@@ -85,16 +85,18 @@ done < <(py -c "import json,sys; [print(p) for p in json.load(open(sys.argv[1]))
 
 # Round trip through LoRAKit's loader, on the first prompt's positions: |Δlogit| against the adapter run, per type.
 # f32 merges and reads back exactly (only the merge's rounding); f16/bf16/q8_0/q4_0 are the weights' own storage
-# error in LoRAKit's f32 forward (measured on this model, README "Export"; bounds ~1.25× the measured).
+# error in LoRAKit's f32 forward. Measured on SmolLM2 + the main job's adapter: f32 1.06e-4, f16 0.046, bf16 0.478,
+# q8_0 1.23, q4_0 18.1 (4-bit everything, embedding included), GGUF LoRA back to PEFT 0; bounds ~1.5× those.
 ids0=$(ids_of "$work/lorakit-0.txt" prompt_ids generated_ids)
-declare -A bound=([f32]=1e-3 [f16]=0.1 [bf16]=1.0 [q8_0]=0.5 [q4_0]=8.0 [adapter]=1e-4)
+declare -A bound=([f32]=1e-3 [f16]=0.07 [bf16]=0.72 [q8_0]=1.9 [q4_0]=27 [adapter]=1e-4)
+failed=0
 for type in f32 f16 bf16 q8_0 q4_0 adapter; do
     if [ "$type" = adapter ]; then
         "$lorakit" forward --model smollm2-135m-instruct --adapter "$work/adapter-back" --ids "$ids0" --out "$work/rt-$type.safetensors"
     else
         "$lorakit" forward --model "$work/merged-$type.gguf" --ids "$ids0" --out "$work/rt-$type.safetensors"
     fi
-    py - "$work/rt-$type.safetensors" "$work/logits-0.safetensors" "$type" "${bound[$type]}" <<'EOF'
+    py - "$work/rt-$type.safetensors" "$work/logits-0.safetensors" "$type" "${bound[$type]}" <<'EOF' || failed=1
 import sys
 from safetensors.numpy import load_file
 a, b = load_file(sys.argv[1])["logits"], load_file(sys.argv[2])["logits"]
@@ -105,7 +107,7 @@ sys.exit(0 if ok else 1)
 EOF
 done
 
-py scripts/llamacpp/compare.py smollm2 "$work" "$adapter"
+py scripts/llamacpp/compare.py smollm2 "$work" "$adapter" || failed=1
 
 # Hugging Face directory bases: tokenizer.json → GGUF tokenizer, Llama, GPT-2 and Falcon tensors, in llama.cpp.
 py scripts/llamacpp/make_tiny_models.py "$work/hf" > /dev/null 2>&1
@@ -123,5 +125,6 @@ for kind in tiny-llama tiny-gpt2 tiny-falcon; do
         i=$((i + 1))
     done < <(py -c "import json,sys; [print(p) for p in json.load(open(sys.argv[1]))]" "$work/tiny-prompts.json")
 done
-py scripts/llamacpp/compare.py tiny "$work"
+py scripts/llamacpp/compare.py tiny "$work" || failed=1
 echo "llamacpp-check: done in $(( $(date +%s) - start )) s"
+exit $failed

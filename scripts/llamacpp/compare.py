@@ -25,15 +25,17 @@ import numpy as np
 
 import llama_cpp
 
-# Max |logit difference| between llama.cpp and LoRAKit, over the vocabulary at every prompt position, per export.
-# llama.cpp runs with an F32 KV cache here (its default F16 cache alone moves logits by ~7e-2).
-# The quantized tolerances are llama.cpp's own quantization error on the same model, measured by running llama.cpp
-# on the f32 export and on the quantized one (SmolLM2 + the README main job's adapter, 3 chat prompts, README
-# "Export"): LoRAKit runs the f32 math, so its difference to a quantized llama.cpp run is that error plus the f32
-# difference (~1e-4). Each bound is the largest measured value rounded up by ~25%; a wrong permutation, tensor or
-# scale moves logits by ≫ 10.
+# Max |logit difference| between llama.cpp and LoRAKit over the vocabulary: at every prompt position (TOLERANCE) and
+# at the first one (FIRST_POSITION). llama.cpp runs with an F32 KV cache here (its default F16 cache alone moves
+# logits by ~7e-2).
+# The quantized bounds come from llama.cpp's own quantization error on the same model: llama.cpp run on the f32 export
+# and on the quantized one differ by 2.044 (q8_0) and 1.989 (Q4_1 base + LoRA) over the prompt positions, 0.714 and
+# 0.426 at the first (SmolLM2, the README main job's adapter, 3 chat prompts; README "Export"). LoRAKit runs the f32
+# math, so its difference to a quantized llama.cpp run is that error plus the f32 difference (~1e-4): measured 2.045
+# and 1.989, 0.714 and 0.426. Each bound is ~1.5× the measured, for another CPU's kernels; a wrong permutation,
+# tensor or scale moves logits by ≫ 10.
 TOLERANCE = {
-    # f32 weights: only the summation order of llama.cpp's CPU kernels differs from LoRAKit's.
+    # f32 weights: only the summation order of llama.cpp's CPU kernels differs from LoRAKit's (measured 7.6e-5).
     "merged-f32": 1e-3,
     # q8_0 weights, and llama.cpp quantizes the activations to Q8_0 for their dot products.
     "merged-q8_0": 3.0,
@@ -41,10 +43,16 @@ TOLERANCE = {
     # Q8_1 for the Q4_1 dot products, and adds the LoRA separately.
     "lora": 3.0,
     "tiny-llama": 1e-3,
-    "tiny-gpt2": 1e-3,
-    # llama.cpp's Falcon computes GELU with the tanh approximation; transformers' Falcon (and LoRAKit) the exact erf.
+    # llama.cpp's CPU GELU (tanh approximation) reads an fp16 table; GPT-2's gelu_new is computed in f32 (measured
+    # 5.7e-3 on logits of magnitude ~10 from std-0.3 weights).
+    "tiny-gpt2": 2e-2,
+    # the same table, and transformers' Falcon (and LoRAKit) use the exact erf GELU (measured 4.8e-3).
     "tiny-falcon": 2e-2,
 }
+FIRST_POSITION = dict(TOLERANCE, **{"merged-q8_0": 1.1, "lora": 0.65})
+# A quantized run may pick another token only where LoRAKit's own choice was a near-tie: its margin over llama.cpp's
+# token below this bound (measured margins at the first difference: 0.003–0.099; the logit error there is ~0.4–2).
+NEAR_TIE = {"merged-q8_0": 0.5, "lora": 0.5}
 EXACT_TOKENS = {"merged-f32", "tiny-llama", "tiny-gpt2", "tiny-falcon"}
 GREEDY_TOKENS = 32
 
@@ -131,7 +139,7 @@ class Checker:
 
     def compare(self, kind, i, llm, run):
         """Greedy tokens, near-ties and prompt logits of one prompt; `run` is LoRAKit's."""
-        tolerance = TOLERANCE[kind]
+        tolerance, first_tolerance = TOLERANCE[kind], FIRST_POSITION[kind]
         tokens, logits = greedy(llm, run["prompt_ids"])
         expected, reference = run["generated_ids"], run["logits"]
         n_prompt = len(run["prompt_ids"])
@@ -140,10 +148,10 @@ class Checker:
         same = next((k for k, (a, b) in enumerate(zip(tokens, expected)) if a != b), min(len(tokens), len(expected)))
         identical = tokens == expected
         line = (f"{kind} prompt {i}: {same}/{len(expected)} greedy tokens equal; max |Δlogit| over {n_prompt} prompt "
-                f"positions {prompt_diff:.2e}, first position {first_diff:.2e} (tolerance {tolerance:g})")
+                f"positions {prompt_diff:.2e} (tolerance {tolerance:g}), first position {first_diff:.2e} (tolerance {first_tolerance:g})")
         entry = {"equal_tokens": same, "of": len(expected), "llama_cpp_tokens": len(tokens), "max_logit_diff": prompt_diff,
                  "first_position_diff": first_diff}
-        ok = prompt_diff <= tolerance
+        ok = prompt_diff <= tolerance and first_diff <= first_tolerance
         if not identical:
             if same < min(len(tokens), len(expected)):
                 # Both ran the same prefix up to here; position p's logits predict generated token `same`.
@@ -152,9 +160,12 @@ class Checker:
                 margin = float(reference[p][ours] - reference[p][theirs])
                 their_margin = float(logits[p][theirs] - logits[p][ours])
                 entry.update({"lorakit_margin": margin, "llama_cpp_margin": their_margin})
-                near_tie = kind not in EXACT_TOKENS and margin <= tolerance
-                line += (f"; token {same}: LoRAKit {ours} by a margin of {margin:.3f}, llama.cpp {theirs} by {their_margin:.3f}"
-                         + (" — a near-tie" if near_tie else f" — not a near-tie (bound {tolerance:g})" if kind not in EXACT_TOKENS else ""))
+                near_tie = kind in NEAR_TIE and margin <= NEAR_TIE[kind]
+                here = float(np.abs(logits[p] - reference[p]).max())
+                line += (f"; token {same}: LoRAKit {ours} by a margin of {margin:.3f}, llama.cpp {theirs} by {their_margin:.3f} "
+                         f"(max |Δlogit| there {here:.3f})" + (f" — a near-tie (bound {NEAR_TIE[kind]:g})" if near_tie else
+                         f" — not a near-tie (bound {NEAR_TIE[kind]:g})" if kind in NEAR_TIE else ""))
+                entry["divergence_max_logit_diff"] = here
                 ok = ok and near_tie
             else:
                 # One stopped earlier (an end-of-generation token won): that is a token difference too.
@@ -191,13 +202,15 @@ def smollm2(work, adapter, checker):
     # llama.cpp's own quantization error: the same merged model run by llama.cpp in f32 and quantized, at the prompt
     # positions (the two runs share the prompt). This is the size the tolerances above are taken from.
     for kind in ["merged-q8_0", "lora"]:
-        own = []
+        own, first = [], []
         for i, run in enumerate(runs):
             n = len(run["prompt_ids"])
             own.append(float(np.abs(llama_logits[(kind, i)][:n] - llama_logits[("merged-f32", i)][:n]).max()))
-        print(f"info {kind}: llama.cpp's own difference to its f32 run over the prompt positions: "
-              + ", ".join(f"{d:.3f}" for d in own) + f" (LoRAKit's: " + ", ".join(f"{e['max_logit_diff']:.3f}" for e in checker.summary[kind]) + ")")
-        checker.summary[kind + "-llama.cpp-own"] = own
+            first.append(float(np.abs(llama_logits[(kind, i)][0] - llama_logits[("merged-f32", i)][0]).max()))
+        print(f"info {kind}: llama.cpp's own difference to its f32 run: prompt positions "
+              + ", ".join(f"{d:.3f}" for d in own) + ", first position " + ", ".join(f"{d:.3f}" for d in first)
+              + " (LoRAKit's: " + ", ".join(f"{e['max_logit_diff']:.3f}" for e in checker.summary[kind]) + ")")
+        checker.summary[kind + "-llama.cpp-own"] = {"prompt": own, "first_position": first}
 
 
 def tiny(work, checker):
