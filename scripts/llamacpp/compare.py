@@ -80,6 +80,8 @@ def load(path, lora=None, n_ctx=512):
     llm = llama_cpp.Llama(model_path=path, lora_path=lora, n_ctx=n_ctx, n_threads=2, logits_all=True, verbose=False,
                           seed=0, type_k=0, type_v=0)
     warnings = [t.strip() for level, t in log if level in (3, 4) and not any(k in t for k in NOT_ABOUT_THE_FILE)]
+    if not log:
+        warnings.append("llama.cpp logged nothing: the log capture is not working, so warnings cannot be checked")
     return llm, warnings
 
 
@@ -135,7 +137,8 @@ class Checker:
             self.failures += 1
 
     def loaded(self, kind, warnings):
-        self.report(not warnings, f"{kind}: llama.cpp loaded it" + (f" with {len(warnings)} warning(s): {warnings[:3]}" if warnings else " without warnings"))
+        self.report(not warnings, f"{kind}: llama.cpp loaded it" + (f" with {len(warnings)} warning(s): {warnings[:3]}" if warnings
+                                                                     else f" without warnings ({len(log)} log lines read)"))
 
     def compare(self, kind, i, llm, run):
         """Greedy tokens, near-ties and prompt logits of one prompt; `run` is LoRAKit's."""
