@@ -110,7 +110,11 @@ done
 py scripts/llamacpp/compare.py smollm2 "$work" "$adapter" || failed=1
 
 # Hugging Face directory bases: tokenizer.json → GGUF tokenizer, Llama, GPT-2 and Falcon tensors, in llama.cpp.
-py scripts/llamacpp/make_tiny_models.py "$work/hf" > /dev/null 2>&1
+py scripts/llamacpp/make_tiny_models.py "$work/hf" > "$work/tiny.log" 2>&1 || {
+    cat "$work/tiny.log"
+    echo "llamacpp-check: the tiny models need torch and transformers in $venv (scripts/interop-check.sh installs them)"
+    exit 1
+}
 cat > "$work/tiny-prompts.json" <<'EOF'
 ["Hello world", "The quick brown fox jumps over 12345 lazy dogs.", "It's a test: what's next?"]
 EOF
