@@ -68,7 +68,7 @@ struct GGUFExportBase {
             if resolved.declaration != nil {
                 // A declared architecture runs on its base's code but is its own llama.cpp architecture (Qwen2 is not
                 // "llama"), and LoRAKit does not know that name or its tensors.
-                throw GGUFExportError("\(url.path): model_type \"\(type)\" is a declared architecture; GGUF export supports the built-in Llama family only")
+                throw GGUFExportError("\(url.path): model_type \"\(type)\" is a declared architecture; GGUF export supports the built-in Llama, GPT-2 and Falcon plugins only")
             }
             plugin = resolved.plugin
         } else {
@@ -84,7 +84,7 @@ struct GGUFExportBase {
             file = gguf
         }
         guard let arch = plugin.ggufArchitectures.first, !plugin.ggufTensorNames(config: config).isEmpty else {
-            throw GGUFExportError("\(url.path): \(plugin.name) models cannot be exported to GGUF: LoRAKit has no llama.cpp tensor mapping for this architecture (GGUF export supports Llama-family models)")
+            throw GGUFExportError("\(url.path): \(plugin.name) models cannot be exported to GGUF: LoRAKit has no llama.cpp tensor mapping for this architecture (GGUF export supports the Llama family, GPT-2 and Falcon)")
         }
         self.plugin = plugin
         self.config = config
