@@ -31,6 +31,13 @@ final class GradFn {
         self.backward = backward
         kind = Profiler.isEnabled ? (Profiler.scope ?? OpKind.of(op: name)) : .other
     }
+
+    /// The node every op's output gets while `GradMode.probing` runs: it says "a gradient would flow here" and
+    /// holds nothing, so no activation is saved and no graph is built. It is never run (the probed output is
+    /// detached before anything can differentiate it).
+    nonisolated(unsafe) static let probe = GradFn("probe", []) { _ in
+        preconditionFailure("a probed graph (the first pass of a checkpointed block) was differentiated")
+    }
 }
 
 /// Switches graph recording on and off (inference, optimizer updates, evaluation), per thread: a server decoding
@@ -46,6 +53,28 @@ public enum GradMode {
     public internal(set) static var isEnabled: Bool {
         get { pthread_getspecific(disabledKey) == nil }
         set { pthread_setspecific(disabledKey, newValue ? nil : UnsafeRawPointer(bitPattern: 1)) }
+    }
+
+    /// This thread's probing mark (see `probing`).
+    private static let probingKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static var isProbing: Bool {
+        get { pthread_getspecific(probingKey) != nil }
+        set { pthread_setspecific(probingKey, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
+    }
+
+    /// Runs `body` recording only *whether* each result would need a gradient (`needsGrad`), not how to compute
+    /// it: ops keep no saved tensors and build no nodes. A checkpointed block's first pass runs this way;
+    /// `probing(false)` records for real again (its recomputation in backward).
+    static func probing<T>(_ on: Bool = true, _ body: () throws -> T) rethrows -> T {
+        let previous = isProbing
+        isProbing = on
+        defer { isProbing = previous }
+        return try body()
     }
 
     /// Runs `body` without recording operations, like `torch.no_grad()`.
@@ -66,7 +95,7 @@ extension Tensor {
                    _ backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         Profiler.mark(op: name)
         if GradMode.isEnabled && (always || inputs.contains(where: \.needsGrad)) {
-            gradFn = GradFn(name, inputs, backward)
+            gradFn = GradMode.isProbing ? GradFn.probe : GradFn(name, inputs, backward)
         }
         return self
     }

@@ -49,14 +49,15 @@ final class RandomReplay {
 public func checkpointed(_ inputs: [Tensor], _ block: @escaping ([Tensor]) -> Tensor) -> Tensor {
     guard GradMode.isEnabled else { return block(inputs) }
     let randomness = RandomReplay()
-    // The first run records its graph only to learn whether the output depends on something that trains — a
-    // parameter inside the block counts even when no input needs a gradient (the first decoder layer, whose input
-    // is a frozen embedding). The graph, and with it the block's activations, is dropped on return.
-    let first = randomness.run(replay: false) { block(inputs) }
+    // The first run only needs to learn whether the output depends on something that trains — a parameter inside
+    // the block counts even when no input needs a gradient (the first decoder layer, whose input is a frozen
+    // embedding). It probes: no node is built and no activation saved. (It used to build the whole graph and
+    // drop it, which leaked the block's activations every step through any op whose backward read its own output.)
+    let first = randomness.run(replay: false) { GradMode.probing { block(inputs) } }
     guard first.needsGrad else { return first }
     let out = first.detached()
     return out.recording("checkpoint", inputs, always: true) { g in
-        GradMode.withGrad {
+        GradMode.withGrad { GradMode.probing(false) {
             let replay = inputs.map { x -> Tensor in
                 let d = x.detached()
                 d.requiresGrad = x.needsGrad
@@ -65,6 +66,6 @@ public func checkpointed(_ inputs: [Tensor], _ block: @escaping ([Tensor]) -> Te
             let y = Profiler.forwardPass { randomness.run(replay: true) { block(replay) } }
             y.backward(seed: g)
             return replay.map { $0.grad }
-        }
+        } }
     }
 }

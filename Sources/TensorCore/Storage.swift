@@ -16,6 +16,7 @@ public final class Storage {
         self.count = count
         capacity = BufferPool.roundedCapacity(count)
         pointer = BufferPool.shared.take(capacity: capacity)
+        LiveStorage.counter.add(1, bytes: count * 4)
         if zeroed { pointer.initialize(repeating: 0, count: count) }
     }
 
@@ -24,7 +25,42 @@ public final class Storage {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { BufferPool.shared.give(pointer, capacity: capacity) }
+    deinit {
+        LiveStorage.counter.add(-1, bytes: -count * 4)
+        BufferPool.shared.give(pointer, capacity: capacity)
+    }
+
+    /// How many storages exist and the bytes they hold (pooled idle buffers not counted). Tests use it to show
+    /// that a training step leaves nothing behind.
+    public static var live: (count: Int, bytes: Int) { LiveStorage.counter.read() }
+
+    /// The most bytes storages held at once since the last `resetPeak()` (`bench train` reports it).
+    public static var peakBytes: Int { LiveStorage.counter.peak() }
+    public static func resetPeak() { LiveStorage.counter.resetPeak() }
+}
+
+/// The process-wide count of live storages: a lock, since storages are made and freed on any thread.
+final class LiveStorage: @unchecked Sendable {
+    static let counter = LiveStorage()
+    private var count = 0, bytes = 0, peakBytes = 0
+    private let lock = NSLock()
+
+    func add(_ n: Int, bytes b: Int) {
+        lock.lock()
+        count += n
+        bytes += b
+        if bytes > peakBytes { peakBytes = bytes }
+        lock.unlock()
+    }
+
+    func peak() -> Int { lock.lock(); defer { lock.unlock() }; return peakBytes }
+    func resetPeak() { lock.lock(); peakBytes = bytes; lock.unlock() }
+
+    func read() -> (count: Int, bytes: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (count, bytes)
+    }
 }
 
 /// Keeps recently freed large buffers for reuse. A training step allocates the same shapes every step; without
@@ -103,6 +139,9 @@ final class BufferPool: @unchecked Sendable {
         UnsafeMutableRawPointer(p).deallocate()
     }
 
+    /// Bytes held idle for reuse.
+    var idleBytes: Int { lock.lock(); defer { lock.unlock() }; return idleFloats * 4 }
+
     /// Returns every idle buffer to the system (after loading a model, before measuring memory).
     func drain() {
         lock.lock()
@@ -117,4 +156,7 @@ final class BufferPool: @unchecked Sendable {
 extension Tensor {
     /// Frees the buffers the tensor layer keeps for reuse.
     public static func releaseCachedBuffers() { BufferPool.shared.drain() }
+
+    /// Bytes the buffer pool holds idle for reuse.
+    public static var cachedBufferBytes: Int { BufferPool.shared.idleBytes }
 }

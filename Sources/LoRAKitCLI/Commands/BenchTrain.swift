@@ -53,6 +53,7 @@ struct BenchTrain: ParsableCommand {
         FileHandle.standardError.write(Data("gemm \(GEMM.backend.kind.rawValue), \(ComputeEnvironment.current.threads) threads; \(result.precisionSummary)\n".utf8))
         if verbose {
             FileHandle.standardError.write(Data("step seconds: \(result.stepTimes.map { String(format: "%.3f", $0) }.joined(separator: " "))\n".utf8))
+            FileHandle.standardError.write(Data((result.memoryLine + "\n").utf8))
         }
         if let line = result.profileLine { FileHandle.standardError.write(Data("profile ms/step: \(line)\n".utf8)) }
         print(result.jsonLine)

@@ -76,6 +76,9 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
         }
     } }
 
+    // Backward reads O through a detached view: capturing `out` would be a cycle (out → node → closure → out) that
+    // leaks q, k, v and everything upstream of them whenever this backward never runs (a checkpoint's first pass).
+    let o = out.detached()
     return out.recording("attention", [q, k, v]) { g in
         let dq = Tensor(zeros: q.shape), dk = Tensor(zeros: k.shape), dv = Tensor(zeros: v.shape)
         GEMM.withSingleThreadedBLAS { Parallel.forEachChunk(units, costPerItem: 1 << 20) { r in
@@ -97,7 +100,7 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                     // dP = dO · Vᵀ ; dS = P ⊙ (dP − rowsum(dO ⊙ O))
                     GEMM.sgemm(transB: true, m: t, n: s, k: d, a: g.data + qo, lda: qRow, b: vp, ldb: kvRow, c: dp, ldc: s)
                     for i in 0..<t {
-                        let go = g.data + qo + i * qRow, oo = out.data + qo + i * qRow
+                        let go = g.data + qo + i * qRow, oo = o.data + qo + i * qRow
                         var di: Float = 0
                         for e in 0..<d { di += go[e] * oo[e] }
                         let pr = p + i * s, dr = dp + i * s

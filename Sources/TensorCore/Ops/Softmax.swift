@@ -7,10 +7,13 @@ extension Tensor {
         Parallel.forEachChunk(rows, costPerItem: n * 4) { r in
             for row in r { softmaxRow(px + row * n, po + row * n, n) }
         }
+        // Backward reads y through a detached view: capturing `out` itself would make a cycle (out → its node →
+        // this closure → out) that keeps the op alive whenever its backward never runs.
+        let y = out.detached()
         return out.recording("softmax", [self]) { g in
             // dx = y ⊙ (g − Σ g⊙y)
             let dx = Tensor(uninitialized: g.shape)
-            let (pg, py, pd) = (g.data, out.data, dx.data)
+            let (pg, py, pd) = (g.data, y.data, dx.data)
             Parallel.forEachChunk(rows, costPerItem: n * 2) { r in
                 for row in r {
                     let o = row * n

@@ -42,6 +42,15 @@ public enum TrainBenchmark {
         public var precisionSummary = ""
         /// Milliseconds per measured step by op kind, when profiled.
         public var profile: [OpKind: Double]?
+        /// Where the memory is, in MB: tensors alive before the first step (weights, adapters), the most tensors
+        /// held at once during the steps, and what the buffer pool kept idle at the end.
+        public var tensorBaseMB = 0.0, tensorPeakMB = 0.0, poolIdleMB = 0.0
+
+        /// The memory figures as one line (for stderr).
+        public var memoryLine: String {
+            String(format: "memory MB: tensors before steps %.0f, tensor peak %.0f, pool idle %.0f, process peak %.0f",
+                   tensorBaseMB, tensorPeakMB, poolIdleMB, peakRSSMB)
+        }
 
         /// The profile as one JSON line of milliseconds per step: {"gemm":…, "attention":…, …, "total":…}.
         public var profileLine: String? {
@@ -81,6 +90,8 @@ public enum TrainBenchmark {
         var generator = SeededGenerator(seed: 1234)
         var times: [Double] = []
         var profile: [OpKind: Double] = [:]
+        let tensorBase = Storage.live.bytes
+        Storage.resetPeak()
         defer { Profiler.setEnabled(false) }
         for step in 0..<(s.warmupSteps + s.steps) {
             let examples = (0..<s.batchSize).map { _ -> TokenizedExample in
@@ -112,6 +123,8 @@ public enum TrainBenchmark {
         let mean = times.reduce(0, +) / Double(max(times.count, 1))
         return Result(tokensPerSecond: Double(s.batchSize * s.sequenceLength) / mean, stepSeconds: mean,
                       peakRSSMB: Double(MemoryStatistics.peakResidentBytes() ?? 0) / 1e6, stepTimes: times,
-                      precisionSummary: precisionSummary, profile: s.profile ? profile : nil)
+                      precisionSummary: precisionSummary, profile: s.profile ? profile : nil,
+                      tensorBaseMB: Double(tensorBase) / 1e6, tensorPeakMB: Double(Storage.peakBytes) / 1e6,
+                      poolIdleMB: Double(Tensor.cachedBufferBytes) / 1e6)
     }
 }
