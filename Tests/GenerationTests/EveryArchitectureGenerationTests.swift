@@ -24,19 +24,8 @@ final class EveryArchitectureGenerationTests: XCTestCase {
             let generator = Generator(model: loaded.model, tokenizer: tokenizer, stopTokens: [])
             let result = try generator.generate(promptIDs: prompt, maxTokens: 10)
             XCTAssertEqual(result.tokens.count, 10, name)
-            XCTAssertEqual(result.tokens, greedyWithoutCache(loaded.model, prompt: prompt, count: 10), name)
+            XCTAssertEqual(result.tokens, TinyGeneratorTests.greedyWithoutCache(loaded.model, prompt: prompt, count: 10), name)
             XCTAssertEqual(loaded.layerCount, 2, "\(name): KV-cache slots")
         }
-    }
-
-    /// Argmax of a full forward over everything so far, recomputed at each step (no cache).
-    func greedyWithoutCache(_ model: any ArchitectureModel, prompt: [Int], count: Int) -> [Int] {
-        var ids = prompt
-        for _ in 0..<count {
-            let logits = GradMode.withoutGrad { model.forward(ModelInput(inputIDs: IntTensor(ids, shape: [1, ids.count]))) }
-            let last = Array(logits.scalars.suffix(logits.lastDim))
-            ids.append(last.indices.max { last[$0] < last[$1] }!)
-        }
-        return Array(ids.dropFirst(prompt.count))
     }
 }
