@@ -36,9 +36,10 @@ final class PEFTOptionsRecipeTests: XCTestCase {
             let rank = try adapter.shape(stem + ".lora_A.weight")[0]
             XCTAssertEqual(rank, module == "mlp.down_proj" ? 2 : 4, "rank of \(module)")
         }
-        // The trained adapter evaluates differently from the base model (PiSSA starts exactly at the base).
-        let trained = try run.evaluate(adapter: checkpoint).result.loss
-        let base = try run.evaluate().result.loss
+        // The trained adapter evaluates differently from the base model (PiSSA starts exactly at the base). Each
+        // evaluation loads a fresh model: `run`'s own still holds the adapter it trained.
+        let trained = try RecipeRun(recipe: recipe, reporter: ProgressReporter(mode: .quiet)).evaluate(adapter: checkpoint).result.loss
+        let base = try RecipeRun(recipe: recipe, reporter: ProgressReporter(mode: .quiet)).evaluate().result.loss
         XCTAssertNotEqual(trained, base)
     }
 }
