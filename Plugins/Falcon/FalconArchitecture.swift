@@ -31,6 +31,8 @@ struct FalconConfiguration {
     var sizes: TransformerSizes
     var hidden: Int { sizes.hidden }
     var heads: Int { sizes.heads }
+    var layers: Int { sizes.layers }
+    var ropeTheta: Double { rotary.theta }
     var kvHeads, ffn: Int
     var eps: Float
     var rotary: RotaryParameters

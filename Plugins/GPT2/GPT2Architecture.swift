@@ -29,9 +29,13 @@ public enum GPT2Architecture: ArchitecturePlugin {
 struct GPT2Configuration {
     var sizes: TransformerSizes
     var hidden: Int { sizes.hidden }
+    var heads: Int { sizes.heads }
+    var layers: Int { sizes.layers }
     var positions, inner: Int
     var eps: Float
-    var activation: HiddenActivation
+    var act: HiddenActivation
+    /// activation_function as config.json spells it.
+    var activation: String { act.rawValue }
     var tied: Bool
     /// scale_attn_weights: scores divided by √head_dim (true for every released GPT-2).
     var attentionScale: Float?
@@ -45,7 +49,7 @@ struct GPT2Configuration {
         positions = try c.size("n_positions", default: 1024, limit: L.positions)
         inner = try c.size("n_inner", default: 4 * sizes.hidden, limit: 4 * L.width)
         eps = Float(try c.positive("layer_norm_epsilon", default: 1e-5))
-        activation = try HiddenActivation(c, key: "activation_function", default: "gelu_new", allowed: [.geluNew, .geluPytorchTanh, .gelu, .relu])
+        act = try HiddenActivation(c, key: "activation_function", default: "gelu_new", allowed: [.geluNew, .geluPytorchTanh, .gelu, .relu])
         tied = try c.bool("tie_word_embeddings", default: true)
         attentionScale = try c.bool("scale_attn_weights", default: true) ? nil : 1
         padTokenID = c.values["pad_token_id"] as? Int
@@ -80,7 +84,7 @@ final class GPT2Block: Module, TransformerBlock {
         let (q, k, v) = (qkv[0].reshaped([b, t, heads, hd]), qkv[1].reshaped([b, t, heads, hd]), qkv[2].reshaped([b, t, heads, hd]))
         let o = step.attention(query: q, key: k, value: v, scale: c.attentionScale, dropout: c.attentionDropout)
         let h = h + step.dropout(attn.linear("c_proj")(o), c.residualDropout)
-        let inner = c.activation(mlp.linear("c_fc")(child("ln_2", as: LayerNorm.self)(h)))
+        let inner = c.act(mlp.linear("c_fc")(child("ln_2", as: LayerNorm.self)(h)))
         return h + step.dropout(mlp.linear("c_proj")(inner), c.residualDropout)
     }
 }
