@@ -40,9 +40,11 @@ let package = Package(
         .target(name: "LoRA", dependencies: ["TensorCore", "NN", "ModelFormats", "ArchitectureKit"], swiftSettings: fast),
         .target(name: "Tokenizers", dependencies: ["CICU"], swiftSettings: fast),
         .target(name: "ChatTemplates", swiftSettings: fast),
-        .target(name: "Generation", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates"], swiftSettings: fast),
-        .target(name: "Training", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Generation", "Tokenizers", "ChatTemplates", "CJSONC"], swiftSettings: fast),
-        .target(name: "Recipes", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates", "Generation", "Training",
+        // The tokenizer and chat template that come with a model (below Generation and Training, which both use them).
+        .target(name: "Assets", dependencies: ["ModelFormats", "ArchitectureKit", "Tokenizers", "ChatTemplates"], swiftSettings: fast),
+        .target(name: "Generation", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "Tokenizers", "ChatTemplates", "Assets"], swiftSettings: fast),
+        .target(name: "Training", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Assets", "Tokenizers", "ChatTemplates", "CJSONC"], swiftSettings: fast),
+        .target(name: "Recipes", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates", "Assets", "Generation", "Training",
                                                 .product(name: "Yams", package: "Yams")], swiftSettings: fast),
         // Data-parallel training over Open MPI: the only target that sees MPI; Training talks to its Communicator.
         .target(name: "DistributedTraining", dependencies: ["CMPI", "Training"], swiftSettings: fast),
@@ -55,7 +57,7 @@ let package = Package(
 
         // The library product and the command line.
         .target(name: "LoRAKit", dependencies: ["TensorCore", "NN", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers",
-                                                "ChatTemplates", "Generation", "Training", "Recipes", "LlamaPlugin", "GPT2Plugin",
+                                                "ChatTemplates", "Assets", "Generation", "Training", "Recipes", "LlamaPlugin", "GPT2Plugin",
                                                 "BERTPlugin", "FalconPlugin"],
                 swiftSettings: fast),
         // `lorakit serve`: OpenAI-compatible HTTP server over one base model and many LoRA adapters.

@@ -31,42 +31,35 @@ public enum BERTArchitecture: ArchitecturePlugin {
 }
 
 struct BERTConfiguration {
-    var vocabularySize, hidden, heads, layers, intermediate, positions, typeVocabulary: Int
+    var sizes: TransformerSizes
+    var hidden: Int { sizes.hidden }
+    var heads: Int { sizes.heads }
+    var layers: Int { sizes.layers }
+    var intermediate, positions, typeVocabulary: Int
     var eps: Float
-    var activation: String
+    var activation: HiddenActivation
+    /// hidden_dropout_prob (embeddings, each sub-layer's output, the pooled output), attention_probs_dropout_prob.
+    var hiddenDropout, attentionDropout, classifierDropout: Float
 
     init(_ c: ModelConfig) throws {
         typealias L = ModelConfig.Limits
-        vocabularySize = try c.size("vocab_size", limit: L.vocabulary)
-        hidden = try c.size("hidden_size", limit: L.width)
-        heads = try c.size("num_attention_heads", limit: L.heads)
-        try c.requireDivides(("num_attention_heads", heads), ("hidden_size", hidden))
-        layers = try c.size("num_hidden_layers", limit: L.layers)
+        sizes = try TransformerSizes(c)
         intermediate = try c.size("intermediate_size", limit: L.width)
         positions = try c.size("max_position_embeddings", default: 512, limit: L.positions)
         typeVocabulary = try c.size("type_vocab_size", default: 2, limit: L.vocabulary)
         eps = Float(try c.positive("layer_norm_eps", default: 1e-12))
-        activation = try c.string("hidden_act", default: "gelu")
-        guard ["gelu", "gelu_new", "relu"].contains(activation) else {
-            throw ArchitectureError.unsupported("\(c.source): hidden_act \"\(activation)\" is not supported")
-        }
+        activation = try HiddenActivation(c, key: "hidden_act", default: "gelu", allowed: [.gelu, .geluNew, .relu])
+        (hiddenDropout, attentionDropout) = (try c.dropout("hidden_dropout_prob"), try c.dropout("attention_probs_dropout_prob"))
+        classifierDropout = c.values["classifier_dropout"] is NSNumber ? try c.dropout("classifier_dropout") : hiddenDropout
         let positionType = try c.string("position_embedding_type", default: "absolute")
         guard positionType == "absolute" else {
             throw ArchitectureError.unsupported("\(c.source): position_embedding_type \"\(positionType)\" is not supported")
         }
     }
-
-    func activate(_ x: Tensor) -> Tensor {
-        switch activation {
-        case "gelu_new": return x.geluTanh()
-        case "relu": return x.relu()
-        default: return x.gelu()
-        }
-    }
 }
 
 /// `encoder.layer.N`: self-attention with its output block, then the feed-forward block, each post-LN.
-final class BERTLayer: Module {
+final class BERTLayer: Module, TransformerBlock {
     let c: BERTConfiguration
     init(_ c: BERTConfiguration) {
         self.c = c
@@ -89,25 +82,26 @@ final class BERTLayer: Module {
         register("output", output)
     }
 
-    func callAsFunction(_ h: Tensor, mask: AttentionMask) -> Tensor {
+    func forward(_ h: Tensor, _ step: BlockStep) -> Tensor {
         let (b, t, hd) = (h.shape[0], h.shape[1], c.hidden / c.heads)
         let attention: Module = child("attention")
         let sa: Module = attention.child("self"), ao: Module = attention.child("output")
-        let q = sa.linear("query")(h).reshaped([b, t, c.heads, hd])
-        let k = sa.linear("key")(h).reshaped([b, t, c.heads, hd])
-        let v = sa.linear("value")(h).reshaped([b, t, c.heads, hd])
-        let context = scaledDotProductAttention(query: q, key: k, value: v, mask: mask).reshaped([b, t, c.hidden])
-        let a = ao.child("LayerNorm", as: LayerNorm.self)(ao.linear("dense")(context) + h)
-        let inter = c.activate(child("intermediate", as: Module.self).linear("dense")(a))
+        let (q, k, v) = (sa.linear("query")(h), sa.linear("key")(h), sa.linear("value")(h))
+        let context = step.attention(query: q.reshaped([b, t, c.heads, hd]), key: k.reshaped([b, t, c.heads, hd]),
+                                     value: v.reshaped([b, t, c.heads, hd]), dropout: c.attentionDropout)
+        let a = ao.child("LayerNorm", as: LayerNorm.self)(step.dropout(ao.linear("dense")(context), c.hiddenDropout) + h)
+        let inter = c.activation(child("intermediate", as: Module.self).linear("dense")(a))
         let out: Module = child("output")
-        return out.child("LayerNorm", as: LayerNorm.self)(out.linear("dense")(inter) + a)
+        return out.child("LayerNorm", as: LayerNorm.self)(step.dropout(out.linear("dense")(inter), c.hiddenDropout) + a)
     }
 }
 
 /// BertModel (`.base`, paths without a prefix) or BertForSequenceClassification (`bert.` + `classifier`).
-public final class BERTModel: Module, ArchitectureModel {
+public final class BERTModel: Module, ArchitectureModel, GradientCheckpointable, ModelDropout {
     public let head: TaskHead
     let c: BERTConfiguration
+    public var gradientCheckpointing = false
+    public let dropoutStream = DropoutStream()
 
     init(_ c: BERTConfiguration, head: TaskHead) {
         self.c = c
@@ -115,7 +109,7 @@ public final class BERTModel: Module, ArchitectureModel {
         super.init()
         let body = head == .base ? self : Module()
         let embeddings = Module()
-        embeddings.register("word_embeddings", Embedding(count: c.vocabularySize, dimension: c.hidden))
+        embeddings.register("word_embeddings", Embedding(count: c.sizes.vocabularySize, dimension: c.hidden))
         embeddings.register("position_embeddings", Embedding(count: c.positions, dimension: c.hidden))
         embeddings.register("token_type_embeddings", Embedding(count: c.typeVocabulary, dimension: c.hidden))
         embeddings.register("LayerNorm", LayerNorm(dimension: c.hidden, eps: c.eps))
@@ -143,11 +137,10 @@ public final class BERTModel: Module, ArchitectureModel {
         var h = e.child("word_embeddings", as: Embedding.self)(input.inputIDs)
             + e.child("position_embeddings", as: Embedding.self)(positions)
             + e.child("token_type_embeddings", as: Embedding.self)(types)
-        h = e.child("LayerNorm", as: LayerNorm.self)(h)
         let mask = AttentionMask(causal: false, keyPadding: input.keyPaddingMask(pastLength: 0), segments: input.segmentIDs)
-        let layers: ModuleList<BERTLayer> = body.child("encoder", as: Module.self).child("layer")
-        for i in 0..<layers.count { h = layers[i](h, mask: mask) }
-        return h
+        let step = BlockStep(rope: nil, mask: mask, cache: nil, layer: 0, training: isTraining, stream: dropoutStream)
+        h = step.dropout(e.child("LayerNorm", as: LayerNorm.self)(h), c.hiddenDropout)
+        return runBlocks(body.child("encoder", as: Module.self).child("layer"), count: c.layers, h, step, checkpointing: gradientCheckpointing)
     }
 
     public func forward(_ input: ModelInput) -> Tensor {
@@ -156,6 +149,7 @@ public final class BERTModel: Module, ArchitectureModel {
         // BertPooler: tanh(dense(h[:, 0])), then the classifier.
         let first = h.gatherRows(Array(repeating: 0, count: input.batchSize))
         let pooled = body.child("pooler", as: Module.self).linear("dense")(first).tanh()
-        return linear("classifier")(pooled)
+        let dropped = isTraining && c.classifierDropout > 0 ? pooled.dropout(c.classifierDropout, generator: &dropoutStream.generator) : pooled
+        return linear("classifier")(dropped)
     }
 }

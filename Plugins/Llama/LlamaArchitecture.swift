@@ -16,8 +16,14 @@ public enum LlamaArchitecture: ArchitecturePlugin {
 
     public static func supports(_ head: TaskHead) -> Bool { true }
 
+    /// LlamaForCausalLM / LlamaForSequenceClassification / LlamaModel, depending on the head.
     public static func makeModel(config: ModelConfig, head: TaskHead) throws -> any ArchitectureModel {
-        LlamaModel(try LlamaConfiguration(config), head: head)
+        let c = try LlamaConfiguration(config)
+        let settings = DecoderSettings(vocabularySize: c.vocabularySize, hiddenSize: c.hiddenSize, layers: c.layers,
+                                       rotary: c.rotary, tieWordEmbeddings: c.tieWordEmbeddings, padTokenID: c.padTokenID)
+        return DecoderModel(layout: DecoderLayout(body: "model", embedding: "embed_tokens", layers: "layers", finalNorm: "norm"),
+                            settings: settings, head: head, block: { _ in LlamaDecoderLayer(c) },
+                            norm: { RMSNorm(dimension: c.hiddenSize, eps: c.rmsNormEps) })
     }
 
     public static func config(fromGGUF m: GGUFMetadata) throws -> ModelConfig {
@@ -78,55 +84,6 @@ public enum LlamaArchitecture: ArchitecturePlugin {
         case "attn_norm": return GGUFTensorMapping(path: prefix + "input_layernorm" + suffix)
         case "ffn_norm": return GGUFTensorMapping(path: prefix + "post_attention_layernorm" + suffix)
         default: return nil
-        }
-    }
-}
-
-/// LlamaForCausalLM / LlamaForSequenceClassification / LlamaModel, depending on the head.
-public final class LlamaModel: Module, ArchitectureModel, GradientCheckpointable, ChunkedLossModel {
-    public let head: TaskHead
-    let config: LlamaConfiguration
-
-    init(_ c: LlamaConfiguration, head: TaskHead) {
-        self.head = head
-        config = c
-        super.init()
-        register("model", LlamaBackbone(c))
-        switch head {
-        case .causalLM:
-            register("lm_head", Linear(inFeatures: c.hiddenSize, outFeatures: c.vocabularySize, bias: false))
-            if c.tieWordEmbeddings { try! tie("lm_head.weight", to: "model.embed_tokens.weight") }
-        case .sequenceClassification(let n):
-            register("score", Linear(inFeatures: c.hiddenSize, outFeatures: n, bias: false))
-        case .base:
-            break
-        }
-    }
-
-    public var tiedParameters: [String: String] {
-        config.tieWordEmbeddings && head == .causalLM ? ["lm_head.weight": "model.embed_tokens.weight"] : [:]
-    }
-
-    public var gradientCheckpointing: Bool {
-        get { child("model", as: LlamaBackbone.self).gradientCheckpointing }
-        set { child("model", as: LlamaBackbone.self).gradientCheckpointing = newValue }
-    }
-
-    public func hiddenStates(_ input: ModelInput) -> Tensor { child("model", as: LlamaBackbone.self)(input) }
-    public var outputHead: Module? { head == .causalLM ? child("lm_head") : nil }
-
-    public func forward(_ input: ModelInput) -> Tensor {
-        let hidden = hiddenStates(input)
-        switch head {
-        case .causalLM:
-            return linear("lm_head")(hidden)
-        case .sequenceClassification:
-            // Like LlamaForSequenceClassification: the rightmost token that is not padding (by pad_token_id), or
-            // the last token when the config has no pad token.
-            let pooled = hidden.gatherRows(input.lastTokenIndices(padTokenID: config.padTokenID))
-            return linear("score")(pooled)
-        case .base:
-            return hidden
         }
     }
 }

@@ -11,7 +11,10 @@ public struct LlamaConfiguration {
     public var kvHeads: Int
     public var headDim: Int
     public var rmsNormEps: Float
-    public var ropeTheta: Double
+    public var rotary: RotaryParameters
+    public var ropeTheta: Double { rotary.theta }
+    /// Dropout on attention probabilities in train mode (transformers' attention_dropout).
+    public var attentionDropout: Float
     public var tieWordEmbeddings: Bool
     public var attentionBias: Bool
     public var mlpBias: Bool
@@ -35,16 +38,8 @@ public struct LlamaConfiguration {
         // Llama's MLP is SwiGLU: another activation would be silently replaced by SiLU.
         _ = try c.requireOneOf("hidden_act", default: "silu", ["silu", "swish"])
         _ = try c.size("max_position_embeddings", default: 2048, limit: L.positions)
-        // transformers 5 nests rope settings under rope_parameters; older configs have rope_theta at the top level.
-        if let rope = c.values["rope_parameters"] as? [String: Any] {
-            let ropeType = rope["rope_type"] as? String ?? "default"
-            guard ropeType == "default" else {
-                throw ArchitectureError.unsupported("\(c.source): rope_type \"\(ropeType)\" is not supported (only \"default\")")
-            }
-            ropeTheta = try ModelConfig(rope, source: c.source + " rope_parameters").positive("rope_theta", default: 10_000)
-        } else {
-            ropeTheta = try c.positive("rope_theta", default: 10_000)
-        }
+        rotary = try c.rotary(headDim: headDim)
+        attentionDropout = try c.dropout("attention_dropout")
         tieWordEmbeddings = try c.bool("tie_word_embeddings", default: false)
         attentionBias = try c.bool("attention_bias", default: false)
         mlpBias = try c.bool("mlp_bias", default: false)

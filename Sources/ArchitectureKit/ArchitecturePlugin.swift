@@ -70,10 +70,16 @@ public protocol ArchitectureModel: Module {
     /// Parameter paths that share another path's tensor (a tied lm_head → the input embedding). Savers write the
     /// source only, counters count it once.
     var tiedParameters: [String: String] { get }
+    /// An empty KV cache with one slot per block, sized from the plugin's own configuration (n_layer for GPT-2).
+    func makeCache() -> KVCache
 }
 
 extension ArchitectureModel {
     public var tiedParameters: [String: String] { [:] }
+    /// Without a plugin-supplied count: the blocks of the module tree (`….layers.N.…`, `….h.N.…`).
+    public func makeCache() -> KVCache {
+        KVCache(layers: ModelConfig.layerCount(inTensorNames: namedParameters().map(\.path)) ?? 0)
+    }
 }
 
 /// A model that can recompute its layers during backward instead of keeping their activations.

@@ -33,12 +33,9 @@ extension LoadedModel {
         positionLimit ?? (try? config.int("max_position_embeddings")) ?? (try? config.int("n_positions"))
     }
 
-    /// Transformer blocks in the built model, counted from its own module tree (GPT-2 calls them n_layer, Llama
-    /// num_hidden_layers; the tree is the same truth for every plugin).
-    public var layerCount: Int {
-        ModelConfig.layerCount(inTensorNames: model.namedParameters().map(\.path))
-            ?? (try? config.int("num_hidden_layers")) ?? 0
-    }
+    /// Transformer blocks in the built model, as the plugin counts them (GPT-2 calls them n_layer, Llama
+    /// num_hidden_layers): the size of its KV cache.
+    public var layerCount: Int { model.makeCache().keys.count }
 
     /// Every id inside the embedding table and no more tokens than a learned position table holds.
     public func checkInput(_ ids: [Int], source: String) throws {

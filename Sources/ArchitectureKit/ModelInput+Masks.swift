@@ -32,6 +32,8 @@ extension ModelInput {
 extension KVCache {
     /// Appends this step's keys/values (B, T, Hkv, D) for `layer` and returns everything cached so far.
     public func append(layer: Int, keys k: Tensor, values v: Tensor) -> (Tensor, Tensor) {
+        // A cache sized too small (a caller that counted layers another way) grows instead of trapping.
+        while keys.count <= layer { keys.append(nil); values.append(nil) }
         let allK = keys[layer].map { Tensor.concatenateTime($0, k) } ?? k.detached()
         let allV = values[layer].map { Tensor.concatenateTime($0, v) } ?? v.detached()
         keys[layer] = allK

@@ -7,8 +7,8 @@ import Glibc
 /// `lorakit_plugin_register_v<version>`, so the loader reads the version from the library's symbol table and refuses
 /// a library built for another contract before running any of its code.
 public enum ArchitecturePluginABI {
-    public static let version: Int32 = 2
-    /// The C symbol a plugin built for `version` exports: `@_cdecl("lorakit_plugin_register_v2")`.
+    public static let version: Int32 = 3
+    /// The C symbol a plugin built for `version` exports: `@_cdecl("lorakit_plugin_register_v3")`.
     public static func entryPoint(_ version: Int32 = version) -> String { "lorakit_plugin_register_v\(version)" }
 }
 

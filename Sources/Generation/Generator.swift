@@ -8,7 +8,8 @@ public final class Generator {
     public let model: any ArchitectureModel
     public let tokenizer: any Tokenizer
     public let stopTokens: Set<Int>
-    public let layers: Int
+    /// KV-cache slots; nil = the model's own count (`ArchitectureModel.makeCache`).
+    public let layers: Int?
     /// Rows of the embedding table and the model's context (nil = unknown): prompts are checked against them and
     /// generation stops at the context instead of running past it.
     public let vocabularySize: Int?
@@ -29,7 +30,7 @@ public final class Generator {
         public var stoppedAtContext = false
     }
 
-    public init(model: any ArchitectureModel, tokenizer: any Tokenizer, stopTokens: Set<Int>, layers: Int,
+    public init(model: any ArchitectureModel, tokenizer: any Tokenizer, stopTokens: Set<Int>, layers: Int? = nil,
                 vocabularySize: Int? = nil, contextLength: Int? = nil) {
         self.model = model
         self.tokenizer = tokenizer
@@ -60,7 +61,7 @@ public final class Generator {
         }
         let limit = min(maxTokens, room(afterPrompt: promptIDs.count) ?? maxTokens)
         var failure: Error?
-        let cache = KVCache(layers: layers)
+        let cache = layers.map { KVCache(layers: $0) } ?? model.makeCache()
         var sampler = Sampler(sampling)
         var streamer = TextStreamer(tokenizer: tokenizer)
         var produced: [Int] = []

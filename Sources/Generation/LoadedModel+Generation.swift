@@ -1,6 +1,6 @@
 import Foundation
 import ArchitectureKit
-import LoRA
+import Assets
 import Tokenizers
 
 extension LoadedModel {
@@ -9,14 +9,8 @@ extension LoadedModel {
         guard tokenizer.vocabularySize > 0 else { throw GenerationError.badInput("the tokenizer has an empty vocabulary") }
         // Tokenizer and table sizes may differ legitimately (transformers' GGUF converter adds <|endoftext|> past the
         // vocabulary); the prompt's ids are checked one by one in `generate` instead.
-        // The KV cache has one slot per block of the plugin's own module tree (n_layer for GPT-2).
-        return Generator(model: model, tokenizer: tokenizer, stopTokens: stopTokenIDs(tokenizer), layers: layerCount,
+        // The KV cache is sized by the model itself (n_layer for GPT-2: `ArchitectureModel.makeCache`).
+        return Generator(model: model, tokenizer: tokenizer, stopTokens: stopTokenIDs(tokenizer),
                          vocabularySize: vocabularySize, contextLength: contextLength)
-    }
-
-    /// Loads a PEFT adapter directory into this model (for generate/forward/eval with --adapter).
-    @discardableResult
-    public func applyAdapter(_ directory: String) throws -> LoRAModel {
-        try LoRAModel.load(from: URL(fileURLWithPath: directory), into: model, plugin: plugin)
     }
 }

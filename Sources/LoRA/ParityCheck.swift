@@ -157,7 +157,6 @@ public enum ParityCheck {
 /// Implemented by shifting the labels left (the last position gets −100), which leaves the logits unsliced.
 public func causalLanguageModelLoss(_ logits: Tensor, labels: IntTensor, reduction: LossReduction = .mean) -> Tensor {
     let (b, t) = (labels.shape[0], labels.shape[1])
-    var shifted = [Int32](repeating: -100, count: b * t)
-    for i in 0..<b { for j in 0..<(t - 1) { shifted[i * t + j] = labels.values[i * t + j + 1] } }
+    let shifted = (0..<b).flatMap { i in nextTokenTargets(labels.values[(i * t)..<((i + 1) * t)]) }
     return crossEntropy(logits.reshaped([b * t, logits.lastDim]), labels: IntTensor(shifted, shape: [b * t]), reduction: reduction)
 }

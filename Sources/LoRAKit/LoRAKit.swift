@@ -6,6 +6,7 @@
 @_exported import LoRA
 @_exported import Tokenizers
 @_exported import ChatTemplates
+@_exported import Assets
 @_exported import Generation
 @_exported import Training
 @_exported import Recipes

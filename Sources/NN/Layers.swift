@@ -73,8 +73,13 @@ public final class Embedding: Module {
     }
 }
 
+/// A normalization over the last axis (RMSNorm, LayerNorm): what a decoder's final norm is.
+public protocol NormalizationLayer: Module {
+    func callAsFunction(_ x: Tensor) -> Tensor
+}
+
 /// Llama's RMSNorm.
-public final class RMSNorm: Module {
+public final class RMSNorm: Module, NormalizationLayer {
     public let eps: Float
     public init(dimension: Int, eps: Float) {
         self.eps = eps
@@ -85,7 +90,7 @@ public final class RMSNorm: Module {
 }
 
 /// torch.nn.LayerNorm with affine weight and (optionally) bias.
-public final class LayerNorm: Module {
+public final class LayerNorm: Module, NormalizationLayer {
     public let eps: Float
     public init(dimension: Int, eps: Float, bias: Bool = true) {
         self.eps = eps

@@ -1,6 +1,7 @@
 import Foundation
 import ArchitectureKit
 import Generation
+import Assets
 import LoRA
 import Tokenizers
 import TensorCore
@@ -36,7 +37,14 @@ public final class RecipeRun {
     }
 
     /// The padding id: the tokenizer's pad, else its EOS (as transformers' usual `pad_token = eos_token`), else 0.
-    public var padID: Int32 { Int32(tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0) }
+    public var padID: Int32 { builder.padID }
+
+    /// The run assembled as `LoRATrainer` assembles it.
+    var builder: LoRARunBuilder {
+        var b = LoRARunBuilder(model: model, tokenizer: tokenizer, loraConfig: loraConfig, data: data, seed: recipe.training.seed, reporter: reporter)
+        b.communicator = communicator
+        return b
+    }
 
     /// The recipe's LoRA configuration as PEFT would save it for this model and task.
     public var loraConfig: LoRAConfig {
@@ -55,11 +63,7 @@ public final class RecipeRun {
     }
 
     /// Injects a fresh adapter (initialised from the recipe's seed) into the model.
-    public func injectAdapter() throws -> LoRAModel {
-        let lora = try LoRAModel(model: model.model, plugin: model.plugin, config: loraConfig, seed: recipe.training.seed)
-        lora.seedDropout(recipe.training.seed)
-        return lora
-    }
+    public func injectAdapter() throws -> LoRAModel { try builder.injectAdapter() }
 
     /// Optimizer updates per epoch of the training data (global micro-batches of batch_size × ranks ÷ accumulation,
     /// rounded up).
@@ -74,29 +78,10 @@ public final class RecipeRun {
     /// batch size by trial steps (`AutoSettings.measureBatchSize`) unless `resolved` (a checkpoint's) gives them.
     public func configuration(lora: LoRAModel, resolved: TrainerConfiguration? = nil) throws -> TrainerConfiguration {
         let t = recipe.training
-        let batchSize: Int
-        switch (t.batchSize, resolved) {
-        case (.value(let b), _): batchSize = b
-        case (.auto, let r?): batchSize = r.batchSize
-        case (.auto, nil):
-            let budget = AutoSettings.memoryBudget(gigabytes: t.memoryBudgetGB)
-            let longest = min(t.maxSeqLength, t.packing ? t.maxSeqLength : data.train.map(\.count).max() ?? t.maxSeqLength)
-            let m = AutoSettings.measureBatchSize(model: model.model, vocabularySize: tokenizer.vocabularySize, length: longest,
-                                                  budgetBytes: budget)
-            // Ranks may measure differently (other hosts, other loads): all take the smallest, which fits everywhere.
-            batchSize = communicator.size > 1 ? Int(try communicator.min([Double(m.batch)])[0]) : m.batch
-            reporter.message(String(format: "batch_size auto: %d (%.0f MB base + %.0f MB per row of %d tokens, budget %.0f MB)",
-                                    batchSize, Double(m.baseBytes) / 1e6, Double(m.perRowBytes) / 1e6, longest, Double(budget) / 1e6))
-        }
-        let learningRate: Double
-        switch (t.learningRate, resolved) {
-        case (.value(let v), _): learningRate = v
-        case (.auto, let r?): learningRate = r.learningRate
-        case (.auto, nil):
-            let c = recipe.loraConfig
-            learningRate = AutoSettings.learningRate(rank: c.r, alpha: c.loraAlpha, useRSLoRA: c.useRSLoRA)
-            reporter.message(String(format: "learning_rate auto: %.3g (2e-4 · 2 / (lora_alpha / r))", learningRate))
-        }
+        // "auto" in a resumed run is what its checkpoint resolved; in a fresh run it is resolved now.
+        let batchSize = try builder.batchSize(t.batchSize == .auto ? resolved.map { .value($0.batchSize) } ?? .auto : t.batchSize,
+                                              maxSeqLength: t.maxSeqLength, packing: t.packing, memoryBudgetGB: t.memoryBudgetGB)
+        let learningRate = builder.learningRate(t.learningRate == .auto ? resolved.map { .value($0.learningRate) } ?? .auto : t.learningRate)
         let maxSteps: Int
         if let steps = t.maxSteps { maxSteps = steps } else {
             maxSteps = max(1, Int(((t.epochs ?? 1) * Double(updatesPerEpoch(batchSize: batchSize))).rounded(.up)))
@@ -155,13 +140,8 @@ public final class RecipeRun {
             }
             resolved = state.configuration
         }
-        (model.model as? GradientCheckpointable)?.gradientCheckpointing = recipe.training.gradientCheckpointing
-        if recipe.training.gradientCheckpointing && !(model.model is GradientCheckpointable) {
-            reporter.warning("gradient_checkpointing: the \(model.plugin.name) model cannot recompute its layers; training without it")
-        }
-        let c = try configuration(lora: lora, resolved: resolved)
-        let trainer = try Trainer(model: model.model, adapter: lora.trainerHooks(), configuration: c, train: data.train,
-                                  validation: data.validation, padID: padID, reporter: reporter, communicator: communicator)
+        builder.setGradientCheckpointing(recipe.training.gradientCheckpointing)
+        let trainer = try builder.makeTrainer(lora: lora, configuration: try configuration(lora: lora, resolved: resolved))
         trainer.extraCheckpointFiles["recipe.yaml"] = Data(recipe.resolvedText.utf8)
         // The template and special tokens of this run, so an export writes exactly these (AdapterTokens).
         trainer.extraCheckpointFiles[AdapterTokens.fileName] =

@@ -1,6 +1,7 @@
 import Foundation
 import ArchitectureKit
 import ChatTemplates
+import Assets
 import Generation
 import LoRA
 import Tokenizers

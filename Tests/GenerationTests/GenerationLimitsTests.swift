@@ -33,10 +33,12 @@ final class GenerationLimitsTests: XCTestCase {
         }
     }
 
-    /// GPT-2 has n_layer, not num_hidden_layers; its n_positions (64 in the fixture) caps prompt + generated tokens.
+    /// GPT-2 has n_layer, not num_hidden_layers: the generator's cache comes from the model, which counts its own
+    /// blocks. Its n_positions (64 in the fixture) caps prompt + generated tokens.
     func testGPT2GeneratesAndStopsAtItsContext() throws {
         let g = try generator("gpt2")
-        XCTAssertEqual(g.layers, 2)
+        XCTAssertNil(g.layers)
+        XCTAssertEqual(g.model.makeCache().keys.count, 2)
         XCTAssertEqual(g.contextLength, 64)
         let result = try g.generate(promptIDs: Array(40..<50), maxTokens: 100_000)
         XCTAssertEqual(result.tokens.count, 54)

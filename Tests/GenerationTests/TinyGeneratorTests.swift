@@ -12,7 +12,8 @@ final class TinyGeneratorTests: XCTestCase {
         return (try ModelLoader.load(dir.path), try TextStreamerTests.byteTokenizer())
     }
 
-    func greedyWithoutCache(_ model: any ArchitectureModel, prompt: [Int], count: Int) -> [Int] {
+    /// Argmax of a full forward over everything so far, recomputed at each step (no cache).
+    static func greedyWithoutCache(_ model: any ArchitectureModel, prompt: [Int], count: Int) -> [Int] {
         var ids = prompt
         for _ in 0..<count {
             let logits = GradMode.withoutGrad { model.forward(ModelInput(inputIDs: IntTensor(ids, shape: [1, ids.count]))) }
@@ -28,7 +29,7 @@ final class TinyGeneratorTests: XCTestCase {
         let generator = Generator(model: m.model, tokenizer: tokenizer, stopTokens: [], layers: 2)
         var streamed = ""
         let result = try generator.generate(promptIDs: prompt, maxTokens: 12) { streamed += $0 }
-        XCTAssertEqual(result.tokens, greedyWithoutCache(m.model, prompt: prompt, count: 12))
+        XCTAssertEqual(result.tokens, Self.greedyWithoutCache(m.model, prompt: prompt, count: 12))
         XCTAssertEqual(streamed, result.text)
         XCTAssertEqual(result.decodeSteps, 11)
     }
@@ -36,7 +37,7 @@ final class TinyGeneratorTests: XCTestCase {
     func testStopsAtAStopTokenWithoutEmittingIt() throws {
         let (m, tokenizer) = try setUpModel()
         let prompt = [72, 105, 33, 10, 200]
-        let free = greedyWithoutCache(m.model, prompt: prompt, count: 6)
+        let free = Self.greedyWithoutCache(m.model, prompt: prompt, count: 6)
         let stop = free[3]
         let cut = Array(free.prefix { $0 != stop })
         let result = try Generator(model: m.model, tokenizer: tokenizer, stopTokens: [stop], layers: 2).generate(promptIDs: prompt, maxTokens: 6)

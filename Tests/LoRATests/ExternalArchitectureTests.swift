@@ -48,6 +48,10 @@ final class ExternalArchitectureTests: XCTestCase {
         XCTAssertEqual(parity.status, 0, parity.output)
         XCTAssertTrue(parity.output.contains("all 27 keys within tolerance"), parity.output)
 
+        // `lorakit generate` on the plugin's model: greedy tokens with the KV cache equal greedy tokens recomputed
+        // by full forwards (`lorakit forward`, no cache). The fixture has no tokenizer: tiny-llama's fits its 256 ids.
+        try assertCachedGenerationMatchesRecomputing(lorakit: lorakit.path, library: library, scratch: out)
+
         // A recipe names the plugin (`plugins:`) instead of LORAKIT_PLUGINS, and trains the tiny GPT-NeoX with it.
         let recipe = out.appendingPathComponent("neox.yaml")
         let fixtures = Self.root.appendingPathComponent("Tests/Fixtures")
@@ -89,6 +93,34 @@ final class ExternalArchitectureTests: XCTestCase {
         XCTAssertThrowsError(try PluginLoader.load([library.path], into: ArchitectureRegistry())) {
             XCTAssertTrue("\($0)".contains("built for plugin ABI 1, this lorakit has \(ArchitecturePluginABI.version)"), "\($0)")
         }
+    }
+
+    func assertCachedGenerationMatchesRecomputing(lorakit: String, library: String, scratch: URL) throws {
+        let model = scratch.appendingPathComponent("neox-model")
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        let fixture = Self.root.appendingPathComponent("Tests/Fixtures/parity/gpt-neox/model")
+        for file in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(at: fixture.appendingPathComponent(file), to: model.appendingPathComponent(file))
+        }
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("Tests/Fixtures/training/tiny-llama/tokenizer.json"),
+                                         to: model.appendingPathComponent("tokenizer.json"))
+        let env = ["LORAKIT_PLUGINS": library]
+        let generated = try run(lorakit, ["generate", "--model", model.path, "--prompt", "12+3=", "--max-tokens", "6", "--print-ids"], env: env)
+        XCTAssertEqual(generated.status, 0, generated.output)
+        guard let line = generated.output.split(separator: "\n").first(where: { $0.hasPrefix("{\"prompt_ids\"") }),
+              let ids = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [Int]],
+              var tokens = ids["prompt_ids"], let cached = ids["generated_ids"] else { return XCTFail(generated.output) }
+        let promptCount = tokens.count
+        for step in 0..<cached.count {
+            let logits = scratch.appendingPathComponent("logits-\(step).safetensors")
+            let forward = try run(lorakit, ["forward", "--model", model.path, "--ids", tokens.map(String.init).joined(separator: ","),
+                                            "--out", logits.path], env: env)
+            XCTAssertEqual(forward.status, 0, forward.output)
+            let values = try SafetensorsFile(url: logits).floats("logits")
+            let last = Array(values.suffix(values.count / tokens.count))
+            tokens.append(last.indices.max { last[$0] < last[$1] }!)
+        }
+        XCTAssertEqual(cached, Array(tokens.dropFirst(promptCount)), "GPT-NeoX: cached vs recomputed greedy tokens")
     }
 
     func run(_ tool: String, _ args: [String], env: [String: String]) throws -> (status: Int32, output: String) {

@@ -63,7 +63,7 @@ final class DataTests: XCTestCase {
         let row = DatasetRow(source: "x", line: 1, value: .object(["instruction": .string("Say hi"), "output": .string("hi")]), type: .alpaca,
                              spec: DatasetSpec(path: mixed, type: .alpaca))
         let formatted = try ExampleFormatter(format: .alpaca).format(row)
-        let prompt = PromptFormat.alpacaPrompt(instruction: "Say hi", input: "")
+        let prompt = try PromptFormat.alpacaPrompt(instruction: "Say hi", input: "")
         let (e, truncated) = ExampleTokenizer(tokenizer: CharTokenizer(), masking: .prompt, maxLength: 4096).tokenize(formatted)
         XCTAssertFalse(truncated)
         XCTAssertEqual(e.inputIDs.count, 1 + prompt.count + 2 + 1)

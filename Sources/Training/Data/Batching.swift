@@ -27,8 +27,8 @@ public enum BatchBuilder {
             for i in 0..<e.count {
                 ids[r * t + i] = e.inputIDs[i]
                 mask[r * t + i] = 1
-                if i + 1 < e.count { targets[r * t + i] = e.labels[i + 1] }
             }
+            targets.replaceSubrange((r * t)..<(r * t + e.count), with: nextTokenTargets(e.labels, ignoreIndex: ignoreIndex))
         }
         let hasPadding = mask.contains(0)
         let input = ModelInput(inputIDs: IntTensor(ids, shape: [b, t]), attentionMask: hasPadding ? IntTensor(mask, shape: [b, t]) : nil)
@@ -76,8 +76,8 @@ public enum BatchBuilder {
                     mask[at + i] = 1
                     positions[at + i] = Int32(i)
                     segments[at + i] = Int32(s + 1)
-                    if i + 1 < e.count { targets[at + i] = e.labels[i + 1] }
                 }
+                targets.replaceSubrange(at..<(at + e.count), with: nextTokenTargets(e.labels, ignoreIndex: ignoreIndex))
                 at += e.count
                 tokens += e.count
             }

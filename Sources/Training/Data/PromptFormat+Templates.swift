@@ -1,3 +1,4 @@
+import Assets
 import ChatTemplates
 import Tokenizers
 
@@ -5,14 +6,9 @@ extension PromptFormat {
     /// A Jinja chat template (built-in, the model's own, or custom text) as a prompt format, rendered with the
     /// tokenizer's special-token spellings (bos_token, eos_token, …) as transformers' apply_chat_template does.
     public static func chat(template: ChatTemplate, tokenizer: any Tokenizer) -> PromptFormat {
-        var special: [String: String] = [:]
-        for (key, id) in [("bos_token", tokenizer.bosTokenID), ("eos_token", tokenizer.eosTokenID),
-                          ("pad_token", tokenizer.padTokenID), ("unk_token", tokenizer.unkTokenID)] {
-            if let id, let t = tokenizer.token(forID: id) { special[key] = t }
-        }
-        let box = TemplateBox(template: template, special: special)
+        let box = TemplateBox(template: template, special: tokenizer.templateSpecialTokens)
         return .chat { turns, addGenerationPrompt in
-            try box.template.render(messages: turns.map { ChatMessage(role: $0.role, content: $0.content) },
+            try box.template.render(messages: turns,
                                     addGenerationPrompt: addGenerationPrompt, specialTokens: box.special)
         }
     }
@@ -21,8 +17,8 @@ extension PromptFormat {
     /// the generation prompt (templated text carries its own special tokens, so the tokenizer adds none).
     public func promptIDs(_ prompt: String, tokenizer: any Tokenizer) throws -> [Int] {
         switch self {
-        case .alpaca: return tokenizer.encode(PromptFormat.alpacaPrompt(instruction: prompt, input: ""), addSpecialTokens: true)
-        case .chat(let render): return tokenizer.encode(try render([ChatTurn(role: "user", content: prompt)], true), addSpecialTokens: false)
+        case .alpaca: return tokenizer.encode(try PromptFormat.alpacaPrompt(instruction: prompt, input: ""), addSpecialTokens: true)
+        case .chat(let render): return tokenizer.encode(try render([ChatMessage(role: "user", content: prompt)], true), addSpecialTokens: false)
         }
     }
 }

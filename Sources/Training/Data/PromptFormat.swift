@@ -1,16 +1,8 @@
-/// One chat message as the trainer sees it.
-public struct ChatTurn: Equatable, Sendable {
-    public var role: String
-    public var content: String
-    public init(role: String, content: String) {
-        self.role = role
-        self.content = content
-    }
-}
+import ChatTemplates
 
 /// Renders a conversation to text: a chat template (chatml, llama3, the model's own, a custom one).
 /// `addGenerationPrompt` appends the header of the next assistant turn, as in transformers.
-public typealias ChatRenderer = @Sendable (_ messages: [ChatTurn], _ addGenerationPrompt: Bool) throws -> String
+public typealias ChatRenderer = @Sendable (_ messages: [ChatMessage], _ addGenerationPrompt: Bool) throws -> String
 
 /// How rows become text: the Alpaca prompt, or a chat template applied to messages.
 public enum PromptFormat: Sendable {
@@ -19,16 +11,15 @@ public enum PromptFormat: Sendable {
     /// A chat template; alpaca and completion rows become a user turn and an assistant turn.
     case chat(ChatRenderer)
 
-    /// Stanford Alpaca's prompt for an instruction and an optional input (text up to "### Response:\n").
-    public static func alpacaPrompt(instruction: String, input: String) -> String {
-        if input.isEmpty {
-            return "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n"
-                + "### Instruction:\n\(instruction)\n\n### Response:\n"
-        }
-        return "Below is an instruction that describes a task, paired with an input that provides further context. "
-            + "Write a response that appropriately completes the request.\n\n"
-            + "### Instruction:\n\(instruction)\n\n### Input:\n\(input)\n\n### Response:\n"
+    /// Stanford Alpaca's prompt for an instruction and an optional input (text up to "### Response:\n"): the user
+    /// turn of the built-in Jinja template (`BuiltinTemplate.alpaca`), the one definition of the format.
+    public static func alpacaPrompt(instruction: String, input: String) throws -> String {
+        let user = ChatMessage(role: "user", content: instruction, extra: input.isEmpty ? [:] : ["input": .string(input)])
+        return try alpacaTemplate.get().render(messages: [user], addGenerationPrompt: true)
     }
+
+    /// Parsed once: the source is a constant, so the result never changes.
+    private static let alpacaTemplate = Result { try BuiltinTemplate.alpaca.template() }
 }
 
 /// A piece of a formatted example: text and whether its tokens are trained on.
@@ -90,11 +81,11 @@ public struct ExampleFormatter: Sendable {
                                                 try string("output", required: true))
             switch format {
             case .alpaca:
-                return FormattedExample(segments: [TextSegment(PromptFormat.alpacaPrompt(instruction: instruction, input: input), isResponse: false),
+                return FormattedExample(segments: [TextSegment(try PromptFormat.alpacaPrompt(instruction: instruction, input: input), isResponse: false),
                                                    TextSegment(output, isResponse: true)], templated: false, origin: origin)
             case .chat(let render):
                 let user = input.isEmpty ? instruction : "\(instruction)\n\n\(input)"
-                return try chatSegments([ChatTurn(role: "user", content: user), ChatTurn(role: "assistant", content: output)],
+                return try chatSegments([ChatMessage(role: "user", content: user), ChatMessage(role: "assistant", content: output)],
                                         render: render, origin: origin)
             }
         case .completion:
@@ -111,12 +102,12 @@ public struct ExampleFormatter: Sendable {
             guard let list = row.value.value(atPath: field)?.arrayValue else {
                 throw DatasetRowError(origin: origin, reason: "field \"\(field)\" should be a list of {\(row.spec.field("role")), \(row.spec.field("content"))} objects")
             }
-            let turns = try list.enumerated().map { i, m -> ChatTurn in
+            let turns = try list.enumerated().map { i, m -> ChatMessage in
                 guard let role = m.value(atPath: row.spec.field("role"))?.stringValue,
                       let content = m.value(atPath: row.spec.field("content"))?.stringValue else {
                     throw DatasetRowError(origin: origin, reason: "\(field)[\(i)] should have string fields \"\(row.spec.field("role"))\" and \"\(row.spec.field("content"))\"")
                 }
-                return ChatTurn(role: role, content: content)
+                return ChatMessage(role: role, content: content)
             }
             return try chatSegments(turns, render: render, origin: origin)
         case .classification:
@@ -141,7 +132,7 @@ public struct ExampleFormatter: Sendable {
 
     /// Splits a rendered conversation at turn boundaries by rendering growing prefixes: the text each assistant turn
     /// adds after its generation prompt is a response; everything else (system, user, headers) is prompt.
-    func chatSegments(_ turns: [ChatTurn], render: ChatRenderer, origin: String) throws -> FormattedExample {
+    func chatSegments(_ turns: [ChatMessage], render: ChatRenderer, origin: String) throws -> FormattedExample {
         guard turns.contains(where: { $0.role == "assistant" }) else {
             throw DatasetRowError(origin: origin, reason: "the conversation has no assistant turn to train on")
         }

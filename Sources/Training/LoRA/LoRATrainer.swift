@@ -1,6 +1,6 @@
 import Foundation
 import ArchitectureKit
-import Generation
+import Assets
 import LoRA
 import TensorCore
 import Tokenizers
@@ -34,6 +34,8 @@ public final class LoRATrainer {
     public var adam = AdamW.Hyperparameters()
     /// Memory for `batchSize: .auto`, in GB (nil: half of MemAvailable).
     public var memoryBudgetGB: Double?
+    /// Recompute each block during backward instead of keeping its activations (less memory, more compute).
+    public var gradientCheckpointing = false
     public var reporter = ProgressReporter(mode: .automatic)
 
     /// Training data: JSONL rows of a dataset type, or examples already tokenized.
@@ -80,22 +82,11 @@ public final class LoRATrainer {
         case .examples(let train, let validation):
             data = PreparedData(train: train, validation: validation)
         }
-        let lora = try LoRAModel(model: model.model, plugin: model.plugin, config: loraConfig, seed: seed)
-        lora.seedDropout(seed)
-        let rate: Double
-        switch learningRate {
-        case .value(let v): rate = v
-        case .auto: rate = AutoSettings.learningRate(rank: loraConfig.r, alpha: loraConfig.loraAlpha, useRSLoRA: loraConfig.useRSLoRA)
-        }
-        let rows: Int
-        switch batchSize {
-        case .value(let b): rows = b
-        case .auto:
-            let length = packing ? maxSeqLength : min(maxSeqLength, data.train.map(\.count).max() ?? maxSeqLength)
-            rows = AutoSettings.measureBatchSize(model: model.model, vocabularySize: tokenizer.vocabularySize, length: length,
-                                                 budgetBytes: AutoSettings.memoryBudget(gigabytes: memoryBudgetGB)).batch
-        }
-        var c = TrainerConfiguration(maxSteps: steps, learningRate: rate, batchSize: rows, maxSeqLength: maxSeqLength)
+        let run = LoRARunBuilder(model: model, tokenizer: tokenizer, loraConfig: loraConfig, data: data, seed: seed, reporter: reporter)
+        let lora = try run.injectAdapter()
+        var c = TrainerConfiguration(maxSteps: steps, learningRate: run.learningRate(learningRate),
+                                     batchSize: try run.batchSize(batchSize, maxSeqLength: maxSeqLength, packing: packing, memoryBudgetGB: memoryBudgetGB),
+                                     maxSeqLength: maxSeqLength)
         c.gradientAccumulationSteps = gradientAccumulationSteps
         c.saveEvery = saveEvery
         c.outputDir = outputDir
@@ -105,9 +96,8 @@ public final class LoRATrainer {
         c.adam = adam
         c.seed = seed
         c.packing = packing
-        let trainer = try Trainer(model: model.model, adapter: lora.trainerHooks(), configuration: c, train: data.train,
-                                  validation: data.validation, padID: Int32(tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0),
-                                  reporter: reporter)
+        run.setGradientCheckpointing(gradientCheckpointing)
+        let trainer = try run.makeTrainer(lora: lora, configuration: c)
         let summary = try trainer.train()
         return TrainedAdapter(lora: lora, summary: summary, configuration: c)
     }

@@ -16,11 +16,16 @@ extension LoadedModel {
     }
 
     /// bos_token / eos_token / pad_token / unk_token spellings for templates.
-    public func specialTokenStrings(_ tokenizer: any Tokenizer) -> [String: String] {
+    public func specialTokenStrings(_ tokenizer: any Tokenizer) -> [String: String] { tokenizer.templateSpecialTokens }
+}
+
+extension Tokenizer {
+    /// bos_token / eos_token / pad_token / unk_token spellings, the variables transformers' apply_chat_template
+    /// passes to a template.
+    public var templateSpecialTokens: [String: String] {
         var out: [String: String] = [:]
-        for (key, id) in [("bos_token", tokenizer.bosTokenID), ("eos_token", tokenizer.eosTokenID),
-                          ("pad_token", tokenizer.padTokenID), ("unk_token", tokenizer.unkTokenID)] {
-            if let id, let t = tokenizer.token(forID: id) { out[key] = t }
+        for (key, id) in [("bos_token", bosTokenID), ("eos_token", eosTokenID), ("pad_token", padTokenID), ("unk_token", unkTokenID)] {
+            if let id, let t = token(forID: id) { out[key] = t }
         }
         return out
     }
