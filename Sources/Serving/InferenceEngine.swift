@@ -45,7 +45,7 @@ final class InferenceEngine: @unchecked Sendable {
         self.loaded = loaded
         tokenizer = try loaded.makeTokenizer()
         stopTokens = loaded.stopTokenIDs(tokenizer)
-        layers = try loaded.config.int("num_hidden_layers")
+        layers = loaded.layerCount   // the model sizes its own cache (GPT-2 says n_layer)
         contextLength = try loaded.config.int("max_position_embeddings", default: 2048)
         maxBatch = max(1, options.maxBatch)
         maxQueue = max(0, options.maxQueue)
