@@ -19,7 +19,7 @@ public enum RecipeSession {
         try PluginLoader.load(recipe.plugins.map(\.path), into: registry)
         let relative = recipe.directory.appendingPathComponent(recipe.model).path
         let reference = !recipe.model.hasPrefix("/") && FileManager.default.fileExists(atPath: relative) ? relative : recipe.model
-        return try ModelLoader.load(reference, head: head(recipe), registry: registry)
+        return try ModelLoader.load(reference, head: head(recipe), quantization: recipe.quantization ?? .keep, registry: registry)
     }
 
     /// The tokenizer and prompt format a recipe asks for. `model` may be nil when the recipe names its tokenizer and
