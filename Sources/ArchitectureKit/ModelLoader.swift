@@ -19,14 +19,23 @@ public struct LoadedModel {
 /// Loads a model reference (directory with config.json + safetensors, a .gguf file, or an alias) through the
 /// registry's plugin for its architecture.
 public enum ModelLoader {
-    public static func load(_ reference: String, head: TaskHead = .causalLM, quantization: WeightQuantization = .none,
+    public static func load(_ reference: String, head: TaskHead = .causalLM, registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
+        try load(reference, head: Optional(head), quantization: .none, registry: registry)
+    }
+
+    /// Loads with frozen Linear weights and embeddings stored as `quantization` asks (QuantizedLoading).
+    public static func load(_ reference: String, head: TaskHead = .causalLM, quantization: WeightQuantization,
                             registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
         try load(reference, head: Optional(head), quantization: quantization, registry: registry)
     }
 
     /// Loads with the causal-LM head when the architecture has one, else the bare model (an encoder such as BERT),
     /// for commands that only look at the model (`inspect`).
-    public static func loadWithNaturalHead(_ reference: String, quantization: WeightQuantization = .none,
+    public static func loadWithNaturalHead(_ reference: String, registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
+        try load(reference, head: nil, quantization: .none, registry: registry)
+    }
+
+    public static func loadWithNaturalHead(_ reference: String, quantization: WeightQuantization,
                                            registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
         try load(reference, head: nil, quantization: quantization, registry: registry)
     }

@@ -106,7 +106,7 @@ final class QuantizedWeightTests: XCTestCase {
         XCTAssertEqual(NF4Weight.code.map(\.bitPattern), try file.floats("nf4_code").map(\.bitPattern), "NF4 table")
         XCTAssertEqual(NF4Weight.absmaxCode.map(\.bitPattern), try file.floats("code2").map(\.bitPattern), "dynamic map")
         let nf4 = w.withUnsafeBufferPointer { NF4Weight(quantizing: $0.baseAddress!, rows: rows, columns: columns) }
-        let bytes = { (name: String) in try file.rawBytes(name).map { $0 } }
+        let bytes = { (name: String) in try file.bytes(name).map { $0 } }
         XCTAssertEqual(nf4.packed, try bytes("packed"), "packed nibbles")
         XCTAssertEqual(nf4.quantizedAbsmax, try bytes("qabsmax"), "double-quantized absmaxes")
         XCTAssertEqual(nf4.absmax2.map(\.bitPattern), try file.floats("absmax2").map(\.bitPattern), "absmax of the absmaxes")

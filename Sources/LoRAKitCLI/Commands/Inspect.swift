@@ -27,7 +27,7 @@ struct Inspect: ParsableCommand {
         print("model:            \(loaded.location.path)")
         print("architecture:     \(loaded.plugin.name) (model_type \(loaded.config.modelType ?? "?"))")
         print("parameters:       \(count) (\(String(format: "%.1f", Double(count) / 1e6))M)")
-        print("weights (\(q.rawValue)):\(String(repeating: " ", count: max(1, 8 - q.rawValue.count)))\(WeightMemory(loaded.model))")
+        print("weights:          \(q.rawValue): \(WeightMemory(loaded.model))")
         print("linear modules:   \(linear.count): \(kinds.joined(separator: ", "))")
         print("default targets:  \(loaded.plugin.defaultTargetModules.joined(separator: ", "))")
         print("output heads:     \(loaded.plugin.outputHeadModules.joined(separator: ", "))")
