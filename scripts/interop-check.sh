@@ -10,7 +10,8 @@
 #  (c) `lorakit merge` output loads with transformers' from_pretrained and gives the unmerged PEFT model's logits
 #      (1e-4), for every parity case and for SmolLM2;
 #  (d) an adapter trained by `lorakit train` (tiny fixture recipe, 4 updates) loads in PEFT with `lorakit forward`'s
-#      logits (1e-4).
+#      logits (1e-4); (e) so does one trained with PiSSA, DoRA, rank/alpha patterns, exclude_modules and
+#      layers_to_transform from a recipe; (f) scripts/fixtures/make_parity_cases.py --check remakes every parity case.
 #
 # Python side: a venv in .venv-interop (reused when it already imports everything). PyPI has no CPU-only torch
 # (those wheels live on PyTorch's own index), so plain `pip install torch` brings ~4 GB of CUDA libraries. A CPU
@@ -107,6 +108,26 @@ else
     echo "FAIL lorakit train/forward on the tiny recipe"; trained_status=1
 fi
 
+# (e) PEFT's finer options from a recipe (tiny-llama/peft-options.yaml: PiSSA, DoRA, rank/alpha patterns,
+#     exclude_modules, layers_to_transform): `lorakit train`, then PEFT loads the adapter with `lorakit forward`'s
+#     logits (1e-4). PEFT re-runs PiSSA's SVD on the original base when it loads the adapter, as LoRAKit does.
+options_status=0
+"$lorakit" train Tests/Fixtures/training/tiny-llama/peft-options.yaml --set "save.output_dir=$work/options" \
+    > "$work/options.log" 2>&1 || { cat "$work/options.log"; options_status=1; }
+if [ $options_status = 0 ] && "$lorakit" forward --model Tests/Fixtures/parity/llama/model \
+        --adapter "$work/options/checkpoint-4" --ids "$trained_ids" --out "$work/options.safetensors"; then
+    "$venv/bin/python" scripts/interop/trained_adapter.py Tests/Fixtures/parity/llama/model "$work/options/checkpoint-4" \
+        "$trained_ids" "$work/options.safetensors" || options_status=1
+else
+    echo "FAIL lorakit train/forward on the peft-options recipe"; options_status=1
+fi
+
+# (f) every parity case is reproducible from the repo: the generator remakes them and they match the committed files.
+fixtures_status=0
+"$venv/bin/python" scripts/fixtures/make_parity_cases.py --check > "$work/fixtures.log" 2>&1 \
+    || { cat "$work/fixtures.log"; fixtures_status=1; }
+tail -1 "$work/fixtures.log"
+
 compare_status=0
 "$venv/bin/python" scripts/interop/compare.py --work "$work" --cases Tests/Fixtures/parity --smollm2-gguf "$smollm2" || compare_status=1
-[ $compare_status = 0 ] && [ $trained_status = 0 ]
+[ $compare_status = 0 ] && [ $trained_status = 0 ] && [ $options_status = 0 ] && [ $fixtures_status = 0 ]

@@ -5,7 +5,7 @@ import NN
 import TensorCore
 
 /// Recomputes a parity case (a directory with model/, adapter/, expected.safetensors and case.json, as made by
-/// shared/reference/make_fixtures.py) and compares every key of expected.safetensors.
+/// scripts/fixtures/make_parity_cases.py) and compares every key of expected.safetensors.
 ///
 /// Every element is compared: |ours − expected| ≤ atol + rtol·|expected| (numpy's allclose), with the tolerance
 /// of `tolerance(for:)`. The report gives max |Δ| and the worst element's share of its allowance (≤ 1 passes).

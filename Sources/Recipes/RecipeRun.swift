@@ -42,7 +42,7 @@ public final class RecipeRun {
     /// The recipe's LoRA configuration as PEFT would save it for this model and task.
     public var loraConfig: LoRAConfig {
         var config = recipe.loraConfig
-        config.baseModelNameOrPath = recipe.model
+        config.baseModelNameOrPath = RecipeSession.modelReference(recipe)
         if recipe.task.type == .classification {
             config.taskType = "SEQ_CLS"
             // PEFT adds the new classification head to modules_to_save for SEQ_CLS: it is trained in full.

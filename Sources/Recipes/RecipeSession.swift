@@ -17,9 +17,14 @@ public enum RecipeSession {
     /// Loads `model:` (a path relative to the recipe, an absolute path, or an alias).
     public static func loadModel(_ recipe: Recipe, registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
         try PluginLoader.load(recipe.plugins.map(\.path), into: registry)
-        let relative = recipe.directory.appendingPathComponent(recipe.model).path
-        let reference = !recipe.model.hasPrefix("/") && FileManager.default.fileExists(atPath: relative) ? relative : recipe.model
-        return try ModelLoader.load(reference, head: head(recipe), quantization: recipe.quantization ?? .keep, registry: registry)
+        return try ModelLoader.load(modelReference(recipe), head: head(recipe), quantization: recipe.quantization ?? .keep, registry: registry)
+    }
+
+    /// `model:` as a loader (and PEFT's base_model_name_or_path) takes it: a path relative to the recipe becomes an
+    /// absolute one; an absolute path or an alias stays as written.
+    public static func modelReference(_ recipe: Recipe) -> String {
+        let relative = recipe.directory.appendingPathComponent(recipe.model).standardized.path
+        return !recipe.model.hasPrefix("/") && FileManager.default.fileExists(atPath: relative) ? relative : recipe.model
     }
 
     /// The tokenizer and prompt format a recipe asks for. `model` may be nil when the recipe names its tokenizer and

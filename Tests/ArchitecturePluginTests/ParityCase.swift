@@ -2,8 +2,8 @@ import Foundation
 import XCTest
 import LoRAKit
 
-/// One parity fixture directory (Tests/Fixtures/parity/<case>/, copied from shared/fixtures/parity, made by
-/// reference/make_fixtures.py with transformers 5.23 + PEFT 0.21, seed 1234): model/ (config.json +
+/// One parity fixture directory (Tests/Fixtures/parity/<case>/, made by scripts/fixtures/make_parity_cases.py with
+/// transformers 5 + PEFT 0.21; `--check` remakes them all and compares): model/ (config.json +
 /// model.safetensors), adapter/, case.json and expected.safetensors (inputs and transformers' outputs).
 struct ParityCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -1,8 +1,8 @@
 import XCTest
 import LoRAKit
 
-/// Llama against transformers 5.23 outputs (Tests/Fixtures: copied from shared/fixtures, made by
-/// reference/make_fixtures.py and make_real_refs.py). Tolerances: tiny fp32 models 1e-4 abs on logits (the
+/// Llama against transformers 5.23 outputs (Tests/Fixtures/parity, made by scripts/fixtures/make_parity_cases.py;
+/// Tests/Fixtures/real, the SmolLM2 references). Tolerances: tiny fp32 models 1e-4 abs on logits (the
 /// project's parity bar); SmolLM2 2e-4 abs (135M parameters, 30 layers of fp32 accumulation-order differences; measured worst 8.6e-5).
 final class LlamaParityTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

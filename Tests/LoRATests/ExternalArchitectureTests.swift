@@ -3,7 +3,7 @@ import Foundation
 import LoRAKit
 
 /// Architectures added from outside the core, checked like the built-ins (transformers 5.23 + PEFT 0.21 cases made
-/// by Tests/Fixtures/parity/make_qwen2_case.py and make_gpt_neox_case.py):
+/// by scripts/fixtures/make_parity_cases.py, groups qwen2 and gpt-neox):
 /// - Qwen2 as a declarative plugin (Plugins/Qwen2/qwen2.json: Llama with q/k/v biases), loaded in process;
 /// - GPT-NeoX as a compiled plugin (Plugins/GPTNeoX, not a package target): built into a shared library with
 ///   scripts/build-external-plugin.sh and loaded by the `lorakit` executable at run time (LORAKIT_PLUGINS).
