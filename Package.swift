@@ -20,6 +20,8 @@ let package = Package(
         // `lorakit serve` only (the Serving target); the library does not depend on them.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Already in the graph through Hummingbird; named for the benchmark's loopback HTTP client.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
@@ -60,6 +62,8 @@ let package = Package(
         .target(name: "Serving", dependencies: [
             "LoRAKit", .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: fast),
         .executableTarget(name: "LoRAKitCLI", dependencies: [
             "LoRAKit", "Serving", "DistributedTraining", .product(name: "ArgumentParser", package: "swift-argument-parser"),

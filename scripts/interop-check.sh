@@ -41,11 +41,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, transfo
     "$venv/bin/pip" install -q transformers peft safetensors numpy gguf
 fi
 
-lorakit=${LORAKIT:-}
-if [ -z "$lorakit" ]; then
-    swift build -c release --product lorakit >&2
-    lorakit="$(swift build -c release --show-bin-path)/lorakit"
-fi
+source scripts/lib/lorakit-binary.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

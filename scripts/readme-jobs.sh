@@ -26,6 +26,9 @@ start=$(date +%s)
 check "$work/smollm2-alpaca-sft" 4
 [[ -d "$work/smollm2-alpaca-sft/checkpoint-2" ]] || { echo "readme-jobs: no intermediate checkpoint-2"; exit 1; }
 echo "readme-jobs: smollm2-alpaca-sft in $(( $(date +%s) - start )) s"
+# Kept for scripts/llamacpp-check.sh, which exports this adapter to llama.cpp (issue 14) instead of training again.
+rm -rf .build/readme-jobs/smollm2-alpaca-sft && mkdir -p .build/readme-jobs
+cp -r "$work/smollm2-alpaca-sft" .build/readme-jobs/smollm2-alpaca-sft
 
 start=$(date +%s)
 "$lorakit" train recipes/minilm-sst2.yaml --set training.max_steps=6 --set eval.every=3 --set eval.max_batches=2 \

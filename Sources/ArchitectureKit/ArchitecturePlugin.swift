@@ -141,9 +141,16 @@ public struct GGUFTensorMapping {
     public var path: String
     /// llama.cpp's converter permutes Q/K rows for its rotary layout; this undoes it (heads = that projection's heads).
     public var undoRotaryPermutation: Int?
-    public init(path: String, undoRotaryPermutation heads: Int? = nil) {
+    /// The GGUF holds the Hugging Face matrix transposed (GPT-2's Conv1D (in, out) weights as llama.cpp's (out, in)).
+    public var transposed: Bool
+    /// A fused QKV whose Hugging Face rows are grouped per KV head ([its query heads, k, v] per group, Falcon) and
+    /// whose llama.cpp rows are [all q, all k, all v].
+    public var groupedQKV: (heads: Int, kvHeads: Int)?
+    public init(path: String, undoRotaryPermutation heads: Int? = nil, transposed: Bool = false, groupedQKV: (heads: Int, kvHeads: Int)? = nil) {
         self.path = path
         self.undoRotaryPermutation = heads
+        self.transposed = transposed
+        self.groupedQKV = groupedQKV
     }
 }
 

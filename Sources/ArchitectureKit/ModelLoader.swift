@@ -147,15 +147,14 @@ public enum ModelLoader {
         try loadWeights(into: model, plugin: plugin, config: config, names: byPath.keys.filter { !quantized.contains($0) }, source: url.path) { path in
             guard let (name, mapping) = byPath[path] else { throw ModelLoadingError.unsupported("\(url.path): no tensor for \(path)") }
             let info = try file.info(name)
-            guard let heads = mapping.undoRotaryPermutation else {
+            guard mapping.movesElements else {
                 // Straight into the tensor's storage: no array copy (the embedding alone is 113 MB in Float32).
                 let t = Tensor(shape: info.shape, storage: Storage(count: info.shape.reduce(1, *), zeroed: false))
                 try file.dequantize(name, into: t.data)
                 return t
             }
-            let values = undoRotaryPermutation(try file.floats(name), rows: info.shape[0],
-                                               columns: info.shape.dropFirst().reduce(1, *), heads: heads)
-            return Tensor(values, shape: info.shape)
+            let (values, shape) = try mapping.rearrange(try file.floats(name), shape: info.shape, .fromGGUF)
+            return Tensor(values, shape: shape)
         }
         return LoadedModel(plugin: plugin, config: config, model: model, location: url, ggufMetadata: file.metadata)
     }
@@ -213,19 +212,5 @@ public enum ModelLoader {
             }
             FileHandle.standardError.write(Data("note: \(fresh.joined(separator: ", ")) not in \(source); initialised for training\n".utf8))
         }
-    }
-
-    /// Inverse of llama.cpp's convert_hf_to_gguf `permute`: GGUF keeps, per head, rows ordered (i, half) where
-    /// Hugging Face has (half, i). rows = heads · headDim.
-    public static func undoRotaryPermutation(_ w: [Float], rows: Int, columns: Int, heads: Int) -> [Float] {
-        let headDim = rows / heads, half = headDim / 2
-        var out = [Float](repeating: 0, count: w.count)
-        w.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { dst in
-            for h in 0..<heads { for i in 0..<half { for p in 0..<2 {
-                let from = h * headDim + i * 2 + p, to = h * headDim + p * half + i
-                (dst.baseAddress! + to * columns).update(from: src.baseAddress! + from * columns, count: columns)
-            } } }
-        } }
-        return out
     }
 }

@@ -15,7 +15,7 @@ public final class LoRALinear: Module, LinearLayer {
         public var useDoRA: Bool
     }
 
-    public private(set) var adapters: [String: Adapter] = [:]
+    public internal(set) var adapters: [String: Adapter] = [:]
     /// Adapters applied in forward (PEFT's active_adapters).
     public var activeAdapters: [String] = []
     /// Adapters currently folded into the base weight.

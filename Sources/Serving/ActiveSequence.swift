@@ -25,11 +25,14 @@ final class ActiveSequence {
     var batchRow = -1
     /// The largest batch this request was decoded in.
     var peakBatch = 1
+    /// Orders batch rows so that requests with the same adapters sit together (the base model's first).
+    let routingKey: String
 
     init(job: GenerationJob, adapterIDs: [(adapter: String, weight: Float)], promptTokens: Int, maxTokens: Int,
          tokenizer: any Tokenizer, cache: KVCache) {
         self.job = job
         self.adapterIDs = adapterIDs
+        routingKey = adapterIDs.map(\.adapter).joined(separator: "\u{1}")
         self.promptTokens = promptTokens
         self.maxTokens = maxTokens
         sampler = Sampler(job.sampling)

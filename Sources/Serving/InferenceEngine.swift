@@ -29,7 +29,6 @@ final class InferenceEngine: @unchecked Sendable {
     private var finishedRunning = false
 
     // Engine thread only.
-    private var lora: LoRAModel?
     private let routing = LoRARowRouting()
     private struct Resident { var id: String; var template: ChatTemplate?; var lastUsed: UInt64 }
     private var resident: [String: Resident] = [:]
@@ -159,7 +158,7 @@ final class InferenceEngine: @unchecked Sendable {
                                             param: "max_tokens", code: "context_length_exceeded")
             }
             let cache = KVCache(layers: layers)
-            routing.rows = [ids]
+            routing.route([ids])
             let logits = loaded.model.forward(ModelInput(inputIDs: IntTensor(prompt, shape: [1, prompt.count]), cache: cache))
             let seq = ActiveSequence(job: job, adapterIDs: ids, promptTokens: prompt.count, maxTokens: maxTokens,
                                      tokenizer: tokenizer, cache: cache)
@@ -228,7 +227,7 @@ final class InferenceEngine: @unchecked Sendable {
         let input = ModelInput(inputIDs: IntTensor(active.map(\.lastToken), shape: [b, 1]),
                                attentionMask: IntTensor(mask, shape: [b, batchWidth + 1]),
                                positionIDs: IntTensor(active.map(\.length), shape: [b, 1]), cache: batch)
-        routing.rows = active.map(\.adapterIDs)
+        routing.route(active.map(\.adapterIDs))
         metrics.stepBatchSize.record(Double(b))
         let logits = loaded.model.forward(input)
         batchWidth += 1
@@ -250,6 +249,11 @@ final class InferenceEngine: @unchecked Sendable {
     /// Lays every running request's keys/values out as rows of one cache, right-aligned to the longest.
     private func rebuildBatch() {
         guard !active.isEmpty else { batch = nil; batchWidth = 0; batchDirty = false; return }
+        // Rows of one adapter side by side: each LoRA layer then runs one shrink and one expand GEMM per adapter.
+        active = active.enumerated().sorted { l, r in
+            let (a, b) = (l.element.routingKey, r.element.routingKey)
+            return a != b ? a < b : l.offset < r.offset
+        }.map(\.element)
         let width = active.map(\.length).max()!
         let fresh = KVCache(layers: layers)
         for layer in 0..<layers {
@@ -318,17 +322,17 @@ final class InferenceEngine: @unchecked Sendable {
         do { config = try LoRAConfig(contentsOf: configURL) }
         catch { throw ServeError.badRequest("\(configURL.path): \(error)", param: "lora_path") }
         try Self.checkServable(config, path: path)
-        if resident[name] == nil && resident.count >= maxLoadedAdapters { try evictOne() }
         let id = "serve\(nextID)"
         nextID += 1
         do {
-            if let lora { try lora.loadAdapter(from: dir, as: id) }
-            else { lora = try LoRAModel.load(from: dir, into: loaded.model, plugin: loaded.plugin, adapterName: id) }
+            try routing.loadAdapter(from: dir, as: id, into: loaded.model, plugin: loaded.plugin)
         } catch {
-            purge(id)
             throw ServeError.badRequest("adapter '\(name)' does not fit the base model (\(loaded.plugin.name)): \(error)", param: "lora_path")
         }
-        for module in loaded.model.namedModules().compactMap({ $0.module as? LoRALinear }) { module.rowRouting = routing }
+        // Evict only once the new adapter is known good, so a broken file never costs a resident one.
+        if resident[name] == nil && resident.count >= maxLoadedAdapters {
+            do { try evictOne() } catch { purge(id); throw error }
+        }
         tick += 1
         let template = Self.chatTemplate(in: dir)
         if let old = resident[name] { retire(old.id) }
@@ -394,9 +398,6 @@ final class InferenceEngine: @unchecked Sendable {
 
     /// Removes every trace of internal adapter `id` from the model.
     private func purge(_ id: String) {
-        if let lora, lora.configs[id] != nil { try? lora.deleteAdapter(id) }
-        for module in loaded.model.namedModules().compactMap({ $0.module as? LoRALinear }) where module.adapters[id] != nil {
-            module.deleteAdapter(id)
-        }
+        routing.unloadAdapter(id, from: loaded.model)
     }
 }

@@ -1,17 +1,21 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
-/// A minimal HTTP client for the benchmark, refusing anything but loopback addresses.
+/// A minimal HTTP/1.1 client for the benchmark on SwiftNIO (one connection per request), refusing anything but
+/// loopback addresses. Not URLSession: on Linux its libcurl driver burnt about one core of the two polling while
+/// 8 streams were open, so the benchmark measured its own client more than the server.
 struct LoopbackClient: Sendable {
-    let base: URL
+    let host: String
+    let port: Int
 
     init(_ base: String) throws {
         guard let url = URL(string: base), let host = url.host, ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) else {
             throw ServeError.badRequest("the benchmark only talks to loopback addresses (127.0.0.1, localhost, ::1), not \(base)")
         }
-        self.base = url
+        self.host = host == "localhost" ? "127.0.0.1" : host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        port = url.port ?? 80
     }
 
     struct Reply: Sendable {
@@ -22,14 +26,12 @@ struct LoopbackClient: Sendable {
 
     /// One request with a raw body; waits for the whole answer (timeout in seconds).
     func send(_ method: String, _ path: String, body: Data? = nil, timeout: Double = 300) async throws -> Reply {
-        var request = URLRequest(url: base.appendingPathComponent(path), timeoutInterval: timeout)
-        request.httpMethod = method
-        if let body {
-            request.httpBody = body
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        var status = 0
+        var data = Data()
+        try await exchange(method, path, body: body, timeout: timeout) { head in status = Int(head.status.code) } body: { chunk in
+            data.append(contentsOf: chunk.readableBytesView)
         }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data)
+        return Reply(status: status, body: data)
     }
 
     func post(_ path: String, json: [String: Any]) async throws -> Reply {
@@ -46,74 +48,81 @@ struct LoopbackClient: Sendable {
     }
 
     func stream(_ path: String, json: [String: Any], timeout: Double = 300) async throws -> StreamResult {
-        var request = URLRequest(url: base.appendingPathComponent(path), timeoutInterval: timeout)
-        request.httpMethod = "POST"
-        request.httpBody = try JSONSerialization.data(withJSONObject: json)
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        let reader = SSEReader()
-        let session = URLSession(configuration: .ephemeral, delegate: reader, delegateQueue: nil)
-        defer { session.finishTasksAndInvalidate() }
-        return try await withCheckedThrowingContinuation { continuation in
-            reader.start(continuation)
-            session.dataTask(with: request).resume()
-        }
-    }
-}
-
-/// Reads an SSE response as it arrives (URLSession delegate callbacks), timing the first text chunk.
-final class SSEReader: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<LoopbackClient.StreamResult, any Error>?
-    private var pending = Data()
-    private var start: UInt64 = 0
-    private var result = LoopbackClient.StreamResult(status: 0, firstTextSeconds: nil, totalSeconds: 0, completionTokens: 0, sawDone: false)
-
-    func start(_ c: CheckedContinuation<LoopbackClient.StreamResult, any Error>) {
-        lock.withLock {
-            continuation = c
-            start = DispatchTime.now().uptimeNanoseconds
-        }
-    }
-
-    private var elapsed: Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
-        lock.withLock { result.status = (response as? HTTPURLResponse)?.statusCode ?? 0 }
-        completionHandler(.allow)
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        lock.withLock {
-            pending.append(data)
-            // Events end with a blank line; handle each whole one.
-            while let range = pending.range(of: Data("\n\n".utf8)) {
-                let event = String(decoding: pending[pending.startIndex..<range.lowerBound], as: UTF8.self)
-                pending.removeSubrange(pending.startIndex..<range.upperBound)
-                handle(event)
+        let start = DispatchTime.now().uptimeNanoseconds
+        func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+        var result = StreamResult(status: 0, firstTextSeconds: nil, totalSeconds: 0, completionTokens: 0, sawDone: false)
+        var pending: [UInt8] = []
+        try await exchange("POST", path, body: try JSONSerialization.data(withJSONObject: json), timeout: timeout) { head in
+            result.status = Int(head.status.code)
+        } body: { chunk in
+            pending += chunk.readableBytesView
+            // SSE events end with a blank line; handle each whole one.
+            while let end = Self.blankLine(in: pending) {
+                Self.handle(event: pending[..<end], into: &result, elapsed: elapsed)
+                pending.removeFirst(end + 2)
             }
         }
+        result.totalSeconds = elapsed()
+        return result
     }
 
-    private func handle(_ event: String) {
-        guard event.hasPrefix("data: ") else { return }
-        let payload = event.dropFirst(6)
-        if payload == "[DONE]" { result.sawDone = true; return }
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(payload.utf8))) as? [String: Any] else { return }
+    private static func blankLine(in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 2 else { return nil }
+        for i in 0..<(bytes.count - 1) where bytes[i] == 10 && bytes[i + 1] == 10 { return i }
+        return nil
+    }
+
+    private static func handle(event: ArraySlice<UInt8>, into result: inout StreamResult, elapsed: () -> Double) {
+        let prefix = Array("data: ".utf8)
+        guard event.starts(with: prefix) else { return }
+        let payload = event.dropFirst(prefix.count)
+        if payload.elementsEqual("[DONE]".utf8) { result.sawDone = true; return }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(payload))) as? [String: Any] else { return }
         if let usage = object["usage"] as? [String: Any], let n = usage["completion_tokens"] as? Int { result.completionTokens = n }
         if result.firstTextSeconds == nil, let choice = (object["choices"] as? [[String: Any]])?.first {
             let text = (choice["delta"] as? [String: Any])?["content"] as? String ?? choice["text"] as? String ?? ""
-            if !text.isEmpty { result.firstTextSeconds = elapsed }
+            if !text.isEmpty { result.firstTextSeconds = elapsed() }
         }
     }
 
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        let (c, r) = lock.withLock { () -> (CheckedContinuation<LoopbackClient.StreamResult, any Error>?, LoopbackClient.StreamResult) in
-            result.totalSeconds = elapsed
-            let c = continuation
-            continuation = nil
-            return (c, result)
+    /// Sends one request on a fresh connection and feeds the response head and body chunks to the closures as they
+    /// arrive; throws when the server does not finish within `timeout` seconds.
+    private func exchange(_ method: String, _ path: String, body: Data?, timeout: Double,
+                          head onHead: (HTTPResponseHead) -> Void, body onBody: (ByteBuffer) -> Void) async throws {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(10))
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        // The deadline closes the connection, which ends the read loop below with an error.
+        let watchdog = Task { [channel = channel.channel] in
+            try await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
+            channel.close(promise: nil)
         }
-        if let error { c?.resume(throwing: error) } else { c?.resume(returning: r) }
+        defer { watchdog.cancel() }
+        var finished = false
+        try await channel.executeThenClose { inbound, outbound in
+            var headers = HTTPHeaders([("Host", "\(host):\(port)"), ("Connection", "close")])
+            if let body {
+                headers.add(name: "Content-Type", value: "application/json")
+                headers.add(name: "Content-Length", value: String(body.count))
+            }
+            try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method),
+                                                           uri: "/" + path, headers: headers)))
+            if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+            try await outbound.write(.end(nil))
+            for try await part in inbound {
+                switch part {
+                case .head(let head): onHead(head)
+                case .body(let chunk): onBody(chunk)
+                case .end: finished = true
+                }
+                if finished { break }
+            }
+        }
+        guard finished else { throw ServeError(status: 504, "\(method) /\(path): no complete answer within \(timeout) s") }
     }
 }

@@ -121,22 +121,26 @@ public struct ServeBenchmark: Sendable {
         final class Tally: @unchecked Sendable {
             let lock = NSLock()
             var good = 0, goodFailed = 0, bad = 0, badUnexpected = 0, transport = 0
+            var statuses: [Int: Int] = [:]
             var examples: [String] = []
             func note(_ s: String) { if examples.count < 5 { examples.append(s) } }
         }
         let tally = Tally()
         let maxTokens = self.maxTokens
         let longPrompt = String(repeating: "hello ", count: contextLength + 16)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let stopAt = start + UInt64(deadline * 1e9)
+        final class Counter: @unchecked Sendable { let lock = NSLock(); var next = 0 }
+        let counter = Counter()
         await withTaskGroup(of: Void.self) { group in
-            let lock = NSLock()
-            var next = 0
             for _ in 0..<max(1, clients) {
                 group.addTask {
                     while true {
-                        guard let i = lock.withLock({ () -> Int? in
-                            guard next < count else { return nil }
-                            defer { next += 1 }
-                            return next
+                        // Bounded in time too: past the deadline no new request goes out (the rest count as unsent).
+                        guard let i = counter.lock.withLock({ () -> Int? in
+                            guard counter.next < count, DispatchTime.now().uptimeNanoseconds < stopAt else { return nil }
+                            defer { counter.next += 1 }
+                            return counter.next
                         }) else { return }
                         let model = models[i % models.count]
                         let good: [String: Any] = ["model": model, "max_tokens": maxTokens, "temperature": 0,
@@ -155,6 +159,7 @@ public struct ServeBenchmark: Sendable {
                             let hasText = ((reply.json?["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] is String
                             let errorShaped = (reply.json?["error"] as? [String: Any])?["message"] is String
                             tally.lock.withLock {
+                                tally.statuses[reply.status, default: 0] += 1
                                 if expected == 200 {
                                     if reply.status == 200 && hasText { tally.good += 1 } else {
                                         tally.goodFailed += 1
@@ -172,9 +177,13 @@ public struct ServeBenchmark: Sendable {
                 }
             }
         }
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let health = try? await client.send("GET", "health")
-        let ok = tally.goodFailed == 0 && tally.badUnexpected == 0 && tally.transport == 0 && health?.status == 200
-        let summary = "mixed: \(count) requests: \(tally.good) good answered, \(tally.goodFailed) good failed, \(tally.bad) malformed rejected as expected, \(tally.badUnexpected) unexpected, \(tally.transport) dropped; /health \(health?.status ?? 0)"
+        let unsent = count - counter.next
+        let ok = tally.goodFailed == 0 && tally.badUnexpected == 0 && tally.transport == 0 && unsent == 0 && health?.status == 200
+        let byStatus = tally.statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        let summary = String(format: "mixed: %d requests in %.1f s, by status {%@}: ", count, wall, byStatus)
+            + "\(tally.good) good answered, \(tally.goodFailed) good failed, \(tally.bad) malformed rejected as expected, \(tally.badUnexpected) unexpected, \(tally.transport) dropped, \(unsent) not sent before the \(Int(deadline)) s deadline; /health \(health?.status ?? 0)"
             + (tally.examples.isEmpty ? "" : "; e.g. " + tally.examples.joined(separator: " | "))
         return (summary, ok)
     }

@@ -8,7 +8,9 @@ import LlamaPlugin
 final class GGUFExportTests: XCTestCase {
     override class func setUp() { registerBuiltinArchitectures() }
 
-    func caseDirectory(_ name: String) -> URL { LlamaParityTests.fixtures.appendingPathComponent("parity/\(name)") }
+    func caseDirectory(_ name: String) -> URL { Self.caseDirectory(name) }
+    static func caseDirectory(_ name: String) -> URL { LlamaParityTests.fixtures.appendingPathComponent("parity/\(name)") }
+    func baseGGUF(_ name: String, in dir: URL) throws -> URL { try Self.baseGGUF(name, in: dir) }
 
     func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-export-\(UUID().uuidString)")
@@ -19,7 +21,7 @@ final class GGUFExportTests: XCTestCase {
 
     /// The case's model as a llama.cpp GGUF (llama.cpp names, Q/K permuted, no output.weight when tied), with a
     /// 256-token byte vocabulary whose ids 1 and 2 are bos/eos.
-    func baseGGUF(_ name: String, in dir: URL) throws -> URL {
+    static func baseGGUF(_ name: String, in dir: URL) throws -> URL {
         let modelDir = caseDirectory(name).appendingPathComponent("model")
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: modelDir.appendingPathComponent("config.json"))) as! [String: Any]
         let int = { (k: String) in config[k] as! Int }
@@ -147,8 +149,8 @@ final class GGUFExportTests: XCTestCase {
                 var delta = [Float](repeating: 0, count: outF * inF)
                 for o in 0..<outF { for i in 0..<inF { var s: Float = 0; for k in 0..<rank { s += bv[o * rank + k] * av[k * inF + i] }; delta[o * inF + i] = scale * s } }
                 // Back to Hugging Face row order with the loader's inverse permutation.
-                if target.contains("attn_q") { delta = ModelLoader.undoRotaryPermutation(delta, rows: outF, columns: inF, heads: heads) }
-                if target.contains("attn_k") { delta = ModelLoader.undoRotaryPermutation(delta, rows: outF, columns: inF, heads: kvHeads) }
+                if target.contains("attn_q") { delta = try GGUFTensorMapping.permuteRotaryRows(delta, rows: outF, columns: inF, heads: heads, .fromGGUF) }
+                if target.contains("attn_k") { delta = try GGUFTensorMapping.permuteRotaryRows(delta, rows: outF, columns: inF, heads: kvHeads, .fromGGUF) }
                 let path = merged.plugin.hfTensor(forGGUF: target, config: merged.config)!.path
                 let after = merged.model.namedParameters().first { $0.path == path }!.tensor.scalars
                 let expected = zip(after, before[path]!).map { $0 - $1 }
@@ -169,10 +171,10 @@ final class GGUFExportTests: XCTestCase {
                                                           type: .q4_0, to: out)) { XCTAssertTrue("\($0)".contains("q4_0"), "\($0)") }
         XCTAssertThrowsError(try GGUFAdapterExport.export(adapter: caseDirectory("gpt2").appendingPathComponent("adapter"),
                                                           model: base.path, type: .f32, to: out)) { XCTAssertTrue("\($0)".contains("bias \"lora_only\""), "\($0)") }
-        // GPT-2 has no llama.cpp mapping in LoRAKit: refused by architecture, whatever the adapter.
+        // BERT has no llama.cpp mapping in LoRAKit: refused by architecture, whatever the adapter.
         XCTAssertThrowsError(try GGUFAdapterExport.export(adapter: caseDirectory("llama").appendingPathComponent("adapter"),
-                                                          model: caseDirectory("gpt2").appendingPathComponent("model").path, type: .f32, to: out)) {
-            XCTAssertTrue("\($0)".contains("GPT-2 models cannot be exported to GGUF") || "\($0)".contains("cannot be exported to GGUF"), "\($0)")
+                                                          model: caseDirectory("bert-classification").appendingPathComponent("model").path, type: .f32, to: out)) {
+            XCTAssertTrue("\($0)".contains("BERT models cannot be exported to GGUF"), "\($0)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
         // An existing output is kept unless overwriting is asked for.

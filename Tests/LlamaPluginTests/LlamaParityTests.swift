@@ -33,7 +33,7 @@ final class LlamaParityTests: XCTestCase {
         XCTAssertTrue(params["lm_head.weight"] === params["model.embed_tokens.weight"])
     }
 
-    func testRotaryPermutationRoundTrip() {
+    func testRotaryPermutationRoundTrip() throws {
         // llama.cpp's permute: reshape(heads, 2, half, cols).swapaxes(1, 2); the loader must invert it exactly.
         let (heads, headDim, cols) = (3, 4, 2)
         let hf = (0..<(heads * headDim * cols)).map(Float.init)
@@ -41,6 +41,7 @@ final class LlamaParityTests: XCTestCase {
         for h in 0..<heads { for p in 0..<2 { for i in 0..<(headDim / 2) { for c in 0..<cols {
             gguf[((h * headDim) + i * 2 + p) * cols + c] = hf[((h * headDim) + p * headDim / 2 + i) * cols + c]
         } } } }
-        XCTAssertEqual(ModelLoader.undoRotaryPermutation(gguf, rows: heads * headDim, columns: cols, heads: heads), hf)
+        XCTAssertEqual(try GGUFTensorMapping.permuteRotaryRows(gguf, rows: heads * headDim, columns: cols, heads: heads, .fromGGUF), hf)
+        XCTAssertEqual(try GGUFTensorMapping.permuteRotaryRows(hf, rows: heads * headDim, columns: cols, heads: heads, .toGGUF), gguf)
     }
 }

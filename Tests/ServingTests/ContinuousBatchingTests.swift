@@ -98,6 +98,73 @@ final class ContinuousBatchingTests: XCTestCase {
                        "a + b stacked = PEFT's two active adapters")
     }
 
+    /// Rows of one adapter at different request scales sit side by side in one run (the engine sorts rows by
+    /// adapter), so the routed layers take the per-row scaling path; each must still equal its request alone.
+    func testOneAdapterAtSeveralScalesInOneBatchEqualsEachAlone() async throws {
+        let server = try makeServer()
+        defer { server.drain() }
+        let requests: [LoRAServer.Completion] = [
+            .init(model: "a", prompt: "abc", maxTokens: 10),
+            .init(model: "tiny", prompt: "abc", maxTokens: 10),
+            .init(model: "a", prompt: "abc", maxTokens: 10, lora: [("a", 0.5)]),
+            .init(model: "b", prompt: "abc", maxTokens: 10, lora: [("a", 2)]),
+            .init(model: "a", prompt: "abc", maxTokens: 10, lora: [("a", 3)]),
+        ]
+        var alone: [[Int]] = []
+        for r in requests { alone.append(try await server.generate([r])[0].tokens) }
+        let together = try await server.generate(requests)
+        XCTAssertEqual(together.map(\.peakBatch), Array(repeating: 5, count: 5))
+        XCTAssertEqual(together.map(\.tokens), alone)
+        // The scale must matter, or the equality above would not test the per-row scaling.
+        XCTAssertNotEqual(alone[0], alone[4])
+    }
+
+    /// A NaN in the file, a missing tensor and an extra tensor are each refused with the tensor named, and leave
+    /// the server as it was.
+    func testCorruptAdapterFilesAreRefusedWithTheTensorNamed() async throws {
+        let server = try makeServer()
+        defer { server.drain() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("serve-corrupt-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func write(_ tensors: [SafetensorsTensor]) throws {
+            try? FileManager.default.removeItem(at: dir)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try Data(#"{"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 2, "lora_alpha": 2, "target_modules": ["q_proj"]}"#.utf8)
+                .write(to: dir.appendingPathComponent("adapter_config.json"))
+            try SafetensorsWriter.write(tensors, to: dir.appendingPathComponent("adapter_model.safetensors"))
+        }
+        func good(_ layer: Int) -> [SafetensorsTensor] {
+            let key = "base_model.model.model.layers.\(layer).self_attn.q_proj"
+            return [SafetensorsTensor(name: key + ".lora_A.weight", floats: [Float](repeating: 0.5, count: 2 * 64), shape: [2, 64]),
+                    SafetensorsTensor(name: key + ".lora_B.weight", floats: [Float](repeating: 0.5, count: 64 * 2), shape: [64, 2])]
+        }
+        var nan = good(1)
+        nan[1] = SafetensorsTensor(name: nan[1].name, floats: [0.1, .nan] + [Float](repeating: 0.1, count: 126), shape: [64, 2])
+        let extra = SafetensorsTensor(name: "base_model.model.model.layers.0.mlp.up_proj.lora_A.weight", floats: [0, 0], shape: [1, 2])
+        let cases: [([SafetensorsTensor], String)] = [
+            (good(0) + nan, "layers.1.self_attn.q_proj.lora_B.weight' holds nan at element 1"),
+            (good(0), "missing tensor 'base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight'"),
+            (good(0) + good(1) + [extra], "e.g. 'base_model.model.model.layers.0.mlp.up_proj.lora_A.weight'"),
+        ]
+        for (tensors, reason) in cases {
+            try write(tensors)
+            do {
+                try await server.loadAdapter(name: "c", path: dir.path)
+                XCTFail("a corrupt adapter loaded (\(reason))")
+            } catch let e as ServeError {
+                XCTAssertEqual(e.status, 400)
+                XCTAssertTrue(e.message.contains(reason), e.message)
+            }
+        }
+        XCTAssertEqual(server.adapterNames, ["a", "b"])
+        // The same directory once whole loads, and changes the output.
+        try write(good(0) + good(1))
+        try await server.loadAdapter(name: "c", path: dir.path)
+        let viaC = try await server.generate([.init(model: "c", prompt: "q", maxTokens: 8)])[0].tokens
+        let base = try await server.generate([.init(model: "tiny", prompt: "q", maxTokens: 8)])[0].tokens
+        XCTAssertNotEqual(viaC, base)
+    }
+
     func testLoadsAreCheckedAndAtomic() async throws {
         let server = try makeServer()
         defer { server.drain() }

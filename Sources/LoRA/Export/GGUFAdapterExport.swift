@@ -82,8 +82,14 @@ public enum GGUFAdapterExport {
                 b = b.map { Float(Double($0) * factor) }
                 folded.append(module)
             }
-            if let heads = names[module + ".weight"]?.heads {
-                b = try RotaryPermutation.apply(b, rows: shapeB[0], columns: rank, heads: heads)
+            if let mapping = names[module + ".weight"]?.mapping {
+                guard !mapping.transposed, mapping.groupedQKV == nil else {
+                    throw GGUFExportError("\(weightsURL.path): '\(module)' is stored transposed or regrouped in llama.cpp's \(base.architecture) files; LoRAKit exports LoRA adapters for the Llama family only (export a merged model instead: --model M --adapter DIR)")
+                }
+                // Only B's rows are the output rows that llama.cpp permuted; A (r, in) is unchanged.
+                if let heads = mapping.undoRotaryPermutation {
+                    b = try GGUFTensorMapping.permuteRotaryRows(b, rows: shapeB[0], columns: rank, heads: heads, .toGGUF, name: keyB)
+                }
             }
             try writer.addConverted(entry.gguf + ".lora_a", shape: shapeA, values: try file.floats(keyA), type: type.ggmlType, report: &report)
             try writer.addConverted(entry.gguf + ".lora_b", shape: shapeB, values: b, type: type.ggmlType, report: &report)

@@ -68,7 +68,7 @@ struct GGUFExportBase {
             if resolved.declaration != nil {
                 // A declared architecture runs on its base's code but is its own llama.cpp architecture (Qwen2 is not
                 // "llama"), and LoRAKit does not know that name or its tensors.
-                throw GGUFExportError("\(url.path): model_type \"\(type)\" is a declared architecture; GGUF export supports the built-in Llama family only")
+                throw GGUFExportError("\(url.path): model_type \"\(type)\" is a declared architecture; GGUF export supports the built-in Llama, GPT-2 and Falcon plugins only")
             }
             plugin = resolved.plugin
         } else {
@@ -84,7 +84,7 @@ struct GGUFExportBase {
             file = gguf
         }
         guard let arch = plugin.ggufArchitectures.first, !plugin.ggufTensorNames(config: config).isEmpty else {
-            throw GGUFExportError("\(url.path): \(plugin.name) models cannot be exported to GGUF: LoRAKit has no llama.cpp tensor mapping for this architecture (GGUF export supports Llama-family models)")
+            throw GGUFExportError("\(url.path): \(plugin.name) models cannot be exported to GGUF: LoRAKit has no llama.cpp tensor mapping for this architecture (GGUF export supports the Llama family, GPT-2 and Falcon)")
         }
         self.plugin = plugin
         self.config = config
@@ -93,31 +93,12 @@ struct GGUFExportBase {
         architecture = arch
     }
 
-    /// Hugging Face weight path → (llama.cpp name, rotary heads to permute by).
-    func ggufNames() -> [String: (name: String, heads: Int?)] {
-        var out: [String: (String, Int?)] = [:]
+    /// Hugging Face weight path → (llama.cpp name, how its elements move between the layouts).
+    func ggufNames() -> [String: (name: String, mapping: GGUFTensorMapping)] {
+        var out: [String: (String, GGUFTensorMapping)] = [:]
         for name in plugin.ggufTensorNames(config: config) {
-            if let m = plugin.hfTensor(forGGUF: name, config: config) { out[m.path] = (name, m.undoRotaryPermutation) }
+            if let m = plugin.hfTensor(forGGUF: name, config: config) { out[m.path] = (name, m) }
         }
-        return out
-    }
-}
-
-enum RotaryPermutation {
-    /// llama.cpp's convert_hf_to_gguf `permute` for Q and K (the inverse of `ModelLoader.undoRotaryPermutation`):
-    /// per head, Hugging Face orders rows (half, i), llama.cpp (i, half). rows = heads · headDim.
-    static func apply(_ w: [Float], rows: Int, columns: Int, heads: Int) throws -> [Float] {
-        guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else {
-            throw GGUFExportError("cannot permute \(rows) rows for \(heads) rotary heads: rows must be heads × an even head size")
-        }
-        let headDim = rows / heads, half = headDim / 2
-        var out = [Float](repeating: 0, count: w.count)
-        w.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { dst in
-            for h in 0..<heads { for i in 0..<half { for p in 0..<2 {
-                let to = h * headDim + i * 2 + p, from = h * headDim + p * half + i
-                (dst.baseAddress! + to * columns).update(from: src.baseAddress! + from * columns, count: columns)
-            } } }
-        } }
         return out
     }
 }

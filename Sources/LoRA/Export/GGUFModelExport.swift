@@ -4,20 +4,17 @@ import ModelFormats
 import NN
 
 /// `lorakit export --model M [--adapter DIR] --format gguf`: the model with the adapter merged (PEFT's
-/// merge_and_unload), as a llama.cpp model GGUF: the base's metadata with the hyperparameters LoRAKit's plugin
-/// derives from the config, the base's tokenizer (`tokenizer.ggml.*`), the chat template and special tokens the
-/// adapter was trained with (`lorakit_tokens.json`), and exactly the tensors llama.cpp's converter writes (a tied
-/// output matrix left out), Q and K rows permuted for llama.cpp's rotary layout.
+/// merge_and_unload), as a llama.cpp model GGUF: the hyperparameters LoRAKit's plugin derives from the config; the
+/// tokenizer — the base GGUF's `tokenizer.ggml.*`, or for a Hugging Face directory the keys written from its
+/// tokenizer.json (`GGUFTokenizerExport`); the chat template and special tokens the adapter was trained with
+/// (`lorakit_tokens.json`); and exactly the tensors llama.cpp's converter writes (a tied output matrix left out),
+/// each moved to llama.cpp's layout by its `GGUFTensorMapping` (Q/K rotary rows, GPT-2 transposes, Falcon's QKV).
 public enum GGUFModelExport {
     @discardableResult
     public static func export(model reference: String, adapter: URL?, type: GGUFExportType, to url: URL, overwrite: Bool = false,
                               registry: ArchitectureRegistry = .shared) throws -> GGUFExportReport {
         if FileManager.default.fileExists(atPath: url.path) && !overwrite { throw GGUFWriteError.exists(path: url.path) }
         let base = try GGUFExportBase(reference: reference, registry: registry)
-        guard let baseFile = base.gguf else {
-            throw GGUFExportError("\(base.location.path): merged GGUF export takes its tokenizer from a .gguf base (tokenizer.ggml.*); "
-                + "Hugging Face directories are not converted yet — use the model's GGUF, e.g. an alias from `lorakit models list`")
-        }
         var report = GGUFExportReport()
         var tokens: AdapterTokens?
         let loaded = try ModelLoader.load(reference, registry: registry)
@@ -35,13 +32,24 @@ public enum GGUFModelExport {
         }
 
         var writer = GGUFWriter()
-        let replaced: Set<String> = ["general.file_type", "general.quantization_version", "general.type"]
-        for key in baseFile.metadataKeys where !replaced.contains(key) { writer.set(key, baseFile.metadata[key]!) }
+        if let baseFile = base.gguf {
+            // The base's own metadata (name, tokenizer, license …), with the keys below replaced.
+            let replaced: Set<String> = ["general.file_type", "general.quantization_version", "general.type"]
+            for key in baseFile.metadataKeys where !replaced.contains(key) { writer.set(key, baseFile.metadata[key]!) }
+        } else {
+            writer.set("general.architecture", .string(base.architecture))
+            writer.set("general.name", .string(base.location.standardizedFileURL.lastPathComponent))
+            let vocabularySize = try loaded.config.int("vocab_size")
+            for (key, value) in try GGUFTokenizerExport.metadata(directory: base.location, vocabularySize: vocabularySize) { writer.set(key, value) }
+        }
         writer.set("general.type", .string("model"))
         for (key, value) in try base.plugin.ggufHyperparameters(config: loaded.config) { writer.set(key, value) }
         writer.set("general.file_type", .uint32(type.fileType))
         if type.isQuantized { writer.set("general.quantization_version", .uint32(2)) }
-        if let tokens { try apply(tokens, to: &writer, vocabulary: baseFile.metadata["tokenizer.ggml.tokens"]?.strings, source: adapter!) }
+        if let tokens {
+            let vocabulary = writer.metadata.first { $0.key == "tokenizer.ggml.tokens" }?.value.strings
+            try apply(tokens, to: &writer, vocabulary: vocabulary, source: adapter!)
+        }
 
         let parameters = Dictionary(loaded.model.namedParameters().map { ($0.path, $0.tensor) }, uniquingKeysWith: { a, _ in a })
         let names = loaded.plugin.ggufTensorNames(config: loaded.config)
@@ -49,15 +57,13 @@ public enum GGUFModelExport {
             guard let mapping = loaded.plugin.hfTensor(forGGUF: name, config: loaded.config), let tensor = parameters[mapping.path] else {
                 throw GGUFExportError("\(name): no parameter of the loaded \(loaded.plugin.name) model maps to it")
             }
-            var values = tensor.scalars
-            if let heads = mapping.undoRotaryPermutation {
-                values = try RotaryPermutation.apply(values, rows: tensor.shape[0], columns: tensor.shape.dropFirst().reduce(1, *), heads: heads)
-            }
-            try writer.addConverted(name, shape: tensor.shape, values: values, type: type.ggmlType, report: &report)
+            let (values, shape) = try mapping.rearrange(tensor.scalars, shape: tensor.shape, .toGGUF)
+            try writer.addConverted(name, shape: shape, values: values, type: type.ggmlType, report: &report)
         }
         // Tensors of the base file that are not weights (llama.cpp's precomputed rope_freqs) are copied as they are;
         // any other tensor the export would drop is an error rather than a silently different model.
-        for name in baseFile.tensorNames where !names.contains(name) {
+        for name in base.gguf?.tensorNames ?? [] where !names.contains(name) {
+            let baseFile = base.gguf!
             guard name.hasPrefix("rope_freqs") else {
                 throw GGUFExportError("\(baseFile.url.path): tensor '\(name)' has no place in the exported \(base.architecture) model")
             }

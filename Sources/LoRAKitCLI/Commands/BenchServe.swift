@@ -19,12 +19,13 @@ struct BenchServe: ParsableCommand {
     @Option(name: .customLong("max-batch")) var maxBatch = 8
     @Option(help: "Models the clients name (default: every adapter the server lists).") var models: [String] = []
     @Flag(help: "Also run 1 client on the first model alone and N clients on the base model, and print the ratios.") var compare = false
+    @Option(help: "With --compare: run the three phases this many times, interleaved (so machine load hits all alike), and print the min and median of each ratio.") var repeats = 1
     @Option(name: .customLong("hot-load"), help: "A PEFT adapter directory to hot-load 5 times (load time in ms).") var hotLoad: String?
     @Option(help: "Send this many non-streamed requests, every fifth malformed, and check every answer.") var mixed: Int?
 
     func run() throws {
-        guard requests > 0, requests <= 10_000, clients > 0, clients <= 256, deadline > 0, deadline <= 600 else {
-            throw ValidationError("bounds: 1…10000 requests, 1…256 clients, deadline ≤ 600 s")
+        guard requests > 0, requests <= 10_000, clients > 0, clients <= 256, deadline > 0, deadline <= 600, (1...10).contains(repeats) else {
+            throw ValidationError("bounds: 1…10000 requests, 1…256 clients, deadline ≤ 600 s, 1…10 repeats")
         }
         try blockingRun { try await measure() }
         // A server started here has no other way to stop than with the process.
@@ -69,17 +70,26 @@ struct BenchServe: ParsableCommand {
             return
         }
         _ = try await bench.run(label: "warm-up", models: names)  // page in weights, fill pools
-        let many = try await bench.run(label: "\(clients) clients over \(names.count) model(s) \(names)", models: names)
-        print(many)
-        guard compare else { return }
         var one = bench
         one.clients = 1
-        one.requests = max(4, requests / 4)
-        let single = try await one.run(label: "1 client on \(names[0])", models: [names[0]])
-        print(single)
-        let onBase = try await bench.run(label: "\(clients) clients on the base \(baseName)", models: [baseName])
-        print(onBase)
-        print(String(format: "ratio vs 1 alone: %.2fx; vs %d on the base: %.2fx", many.tokensPerSecond / single.tokensPerSecond,
-                     clients, many.tokensPerSecond / onBase.tokensPerSecond))
+        one.requests = max(2, requests / 4)
+        var vsAlone: [Double] = [], vsBase: [Double] = []
+        for round in 1...(compare ? repeats : 1) {
+            let many = try await bench.run(label: "\(clients) clients over \(names.count) model(s) \(names)", models: names)
+            print(many)
+            guard compare else { return }
+            let single = try await one.run(label: "1 client on \(names[0])", models: [names[0]])
+            print(single)
+            let onBase = try await bench.run(label: "\(clients) clients on the base \(baseName)", models: [baseName])
+            print(onBase)
+            vsAlone.append(many.tokensPerSecond / single.tokensPerSecond)
+            vsBase.append(many.tokensPerSecond / onBase.tokensPerSecond)
+            print(String(format: "round %d: ratio vs 1 alone %.2fx; vs %d on the base %.2fx", round, vsAlone.last!, clients, vsBase.last!))
+        }
+        func summary(_ v: [Double]) -> String {
+            let s = v.sorted()
+            return String(format: "min %.2fx, median %.2fx", s[0], s[s.count / 2])
+        }
+        print("ratio vs 1 alone: \(summary(vsAlone)); vs \(clients) on the base: \(summary(vsBase)) (\(vsAlone.count) round(s))")
     }
 }

@@ -10,14 +10,20 @@ struct Export: ParsableCommand {
 
     @Option(help: "The model to merge into (directory, .gguf or alias): writes a merged model GGUF.") var model: String?
     @Option(help: "PEFT adapter directory.") var adapter: String?
-    @Option(help: "Output format (gguf).") var format = "gguf"
+    @Option(help: "Output format: gguf, or peft to turn a GGUF LoRA (--adapter a.gguf --base M) back into a PEFT adapter directory.") var format = "gguf"
     @Option(help: "Tensor type: f32, f16, bf16, q8_0 (adapters and models) or q4_0 (models).") var type = "f32"
     @Option(help: "Adapter export only: its base model (default: the adapter's base_model_name_or_path).") var base: String?
     @Option(help: "Output .gguf file.") var out: String
     @Flag(help: "Replace --out if it exists.") var force = false
 
     func validate() throws {
-        guard format == "gguf" else { throw ValidationError("--format: only gguf is supported (for a Hugging Face checkpoint use `lorakit merge`)") }
+        if format == "peft" {
+            guard let adapter, adapter.hasSuffix(".gguf"), model == nil, base != nil else {
+                throw ValidationError("--format peft reads a GGUF LoRA: give --adapter FILE.gguf and its --base model, without --model")
+            }
+            return
+        }
+        guard format == "gguf" else { throw ValidationError("--format: gguf or peft (for a Hugging Face checkpoint use `lorakit merge`)") }
         guard GGUFExportType(rawValue: type) != nil else {
             throw ValidationError("--type: expected one of \(GGUFExportType.allCases.map(\.rawValue).joined(separator: ", ")), found '\(type)'")
         }
@@ -26,11 +32,16 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
-        let kind = GGUFExportType(rawValue: type)!
         let output = URL(fileURLWithPath: out)
         let report: GGUFExportReport
         let what: String
         do {
+            guard let kind = GGUFExportType(rawValue: type) else { throw GGUFExportError("--type '\(type)' is not a GGUF type") }
+            if format == "peft" {
+                try GGUFAdapterImport.writePEFT(from: URL(fileURLWithPath: adapter!), base: base!, to: output, overwrite: force)
+                print("wrote \(out): PEFT adapter from \(adapter!)")
+                return
+            }
             if let adapter, model == nil {
                 report = try GGUFAdapterExport.export(adapter: URL(fileURLWithPath: adapter), model: base, type: kind, to: output, overwrite: force)
                 what = "LoRA adapter"
