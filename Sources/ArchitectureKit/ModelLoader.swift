@@ -133,15 +133,17 @@ public enum ModelLoader {
         // quantization: keep borrows the file's blocks; nf4/q8_0/q4_0 quantize each dequantized tensor (QuantizedLoading).
         let quantized = try QuantizedLoading.install(into: model, plugin: plugin, available: Set(byPath.keys), source: url.path) { path in
             guard quantization != .none, let (name, mapping) = byPath[path] else { return nil }
-            if quantization == .keep { return try QuantizedLoading.keptBlocks(file, tensor: name, rotaryHeads: mapping.undoRotaryPermutation) }
+            if quantization == .keep {
+                // Blocks run along the input dimension: only whole-row moves (the rotary un-permutation) keep them.
+                guard !mapping.transposed, mapping.groupedQKV == nil else { return nil }
+                return try QuantizedLoading.keptBlocks(file, tensor: name, rotaryHeads: mapping.undoRotaryPermutation)
+            }
             let info = try file.info(name)
             guard info.shape.count == 2 else { return nil }
-            var values = try file.floats(name)
-            if let heads = mapping.undoRotaryPermutation {
-                values = undoRotaryPermutation(values, rows: info.shape[0], columns: info.shape[1], heads: heads)
-            }
+            let (values, shape) = mapping.movesElements ? try mapping.rearrange(try file.floats(name), shape: info.shape, .fromGGUF)
+                                                        : (try file.floats(name), info.shape)
             return values.withUnsafeBufferPointer {
-                QuantizedLoading.quantize($0.baseAddress!, rows: info.shape[0], columns: info.shape[1], as: quantization)
+                QuantizedLoading.quantize($0.baseAddress!, rows: shape[0], columns: shape[1], as: quantization)
             }
         }
         try loadWeights(into: model, plugin: plugin, config: config, names: byPath.keys.filter { !quantized.contains($0) }, source: url.path) { path in
