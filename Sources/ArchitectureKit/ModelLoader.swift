@@ -19,28 +19,40 @@ public struct LoadedModel {
 /// Loads a model reference (directory with config.json + safetensors, a .gguf file, or an alias) through the
 /// registry's plugin for its architecture.
 public enum ModelLoader {
-    public static func load(_ reference: String, head: TaskHead = .causalLM,
+    public static func load(_ reference: String, head: TaskHead = .causalLM, registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
+        try load(reference, head: Optional(head), quantization: .none, registry: registry)
+    }
+
+    /// Loads with frozen Linear weights and embeddings stored as `quantization` asks (QuantizedLoading).
+    public static func load(_ reference: String, head: TaskHead = .causalLM, quantization: WeightQuantization,
                             registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
-        try load(reference, head: Optional(head), registry: registry)
+        try load(reference, head: Optional(head), quantization: quantization, registry: registry)
     }
 
     /// Loads with the causal-LM head when the architecture has one, else the bare model (an encoder such as BERT),
     /// for commands that only look at the model (`inspect`).
     public static func loadWithNaturalHead(_ reference: String, registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
-        try load(reference, head: nil, registry: registry)
+        try load(reference, head: nil, quantization: .none, registry: registry)
     }
 
-    static func load(_ reference: String, head: TaskHead?, registry: ArchitectureRegistry) throws -> LoadedModel {
+    public static func loadWithNaturalHead(_ reference: String, quantization: WeightQuantization,
+                                           registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
+        try load(reference, head: nil, quantization: quantization, registry: registry)
+    }
+
+    static func load(_ reference: String, head: TaskHead?, quantization: WeightQuantization = .none,
+                     registry: ArchitectureRegistry) throws -> LoadedModel {
         let url = try ModelReference.resolve(reference)
         var isDirectory: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
-        let loaded = isDirectory.boolValue ? try loadDirectory(url, head: head, registry: registry)
-                                           : try loadGGUF(url, head: head, registry: registry)
+        let loaded = isDirectory.boolValue ? try loadDirectory(url, head: head, quantization: quantization, registry: registry)
+                                           : try loadGGUF(url, head: head, quantization: quantization, registry: registry)
         Tensor.releaseCachedBuffers()  // conversion buffers are not needed again
         return loaded
     }
 
-    static func loadDirectory(_ dir: URL, head: TaskHead?, registry: ArchitectureRegistry) throws -> LoadedModel {
+    static func loadDirectory(_ dir: URL, head: TaskHead?, quantization: WeightQuantization = .none,
+                              registry: ArchitectureRegistry) throws -> LoadedModel {
         let configURL = dir.appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: configURL.path) else { throw ModelLoadingError.missingConfig(dir.path) }
         var config = try ModelConfig(contentsOf: configURL)
@@ -54,7 +66,15 @@ public enum ModelLoader {
         for suffix in declaration?.removeParameters ?? [] {
             for (path, _) in model.namedParameters() where path.hasSuffix("." + suffix) || path == suffix { model.removeParameter(at: path) }
         }
-        try loadWeights(into: model, plugin: plugin, config: config, names: checkpoint.tensorNames, source: dir.path) { name in
+        // quantization: Linear weights and embeddings quantized tensor by tensor (QuantizedLoading), the rest below.
+        let quantized = try QuantizedLoading.install(into: model, plugin: plugin, available: Set(checkpoint.tensorNames), source: dir.path) { name in
+            let shape = try checkpoint.info(name).shape
+            guard quantization != .none, quantization != .keep, shape.count == 2 else { return nil }
+            return try checkpoint.floats(name).withUnsafeBufferPointer {
+                QuantizedLoading.quantize($0.baseAddress!, rows: shape[0], columns: shape[1], as: quantization)
+            }
+        }
+        try loadWeights(into: model, plugin: plugin, config: config, names: checkpoint.tensorNames.filter { !quantized.contains($0) }, source: dir.path) { name in
             Tensor(try checkpoint.floats(name), shape: try checkpoint.info(name).shape)
         }
         return LoadedModel(plugin: plugin, config: config, model: model, location: dir, ggufMetadata: nil)
@@ -86,7 +106,8 @@ public enum ModelLoader {
         }
     }
 
-    static func loadGGUF(_ url: URL, head: TaskHead?, registry: ArchitectureRegistry) throws -> LoadedModel {
+    static func loadGGUF(_ url: URL, head: TaskHead?, quantization: WeightQuantization = .none,
+                         registry: ArchitectureRegistry) throws -> LoadedModel {
         let file = try GGUFFile(url: url)
         guard let arch = file.metadata["general.architecture"]?.string else {
             throw ModelLoadingError.unsupported("\(url.path): GGUF without general.architecture")
@@ -109,7 +130,23 @@ public enum ModelLoader {
             }
             byPath[mapping.path] = (name, mapping)
         }
-        try loadWeights(into: model, plugin: plugin, config: config, names: Array(byPath.keys), source: url.path) { path in
+        // quantization: keep borrows the file's blocks; nf4/q8_0/q4_0 quantize each dequantized tensor (QuantizedLoading).
+        let quantized = try QuantizedLoading.install(into: model, plugin: plugin, available: Set(byPath.keys), source: url.path) { path in
+            guard quantization != .none, let (name, mapping) = byPath[path] else { return nil }
+            if quantization == .keep {
+                // Blocks run along the input dimension: only whole-row moves (the rotary un-permutation) keep them.
+                guard !mapping.transposed, mapping.groupedQKV == nil else { return nil }
+                return try QuantizedLoading.keptBlocks(file, tensor: name, rotaryHeads: mapping.undoRotaryPermutation)
+            }
+            let info = try file.info(name)
+            guard info.shape.count == 2 else { return nil }
+            let (values, shape) = mapping.movesElements ? try mapping.rearrange(try file.floats(name), shape: info.shape, .fromGGUF)
+                                                        : (try file.floats(name), info.shape)
+            return values.withUnsafeBufferPointer {
+                QuantizedLoading.quantize($0.baseAddress!, rows: shape[0], columns: shape[1], as: quantization)
+            }
+        }
+        try loadWeights(into: model, plugin: plugin, config: config, names: byPath.keys.filter { !quantized.contains($0) }, source: url.path) { path in
             guard let (name, mapping) = byPath[path] else { throw ModelLoadingError.unsupported("\(url.path): no tensor for \(path)") }
             let info = try file.info(name)
             guard mapping.movesElements else {
@@ -166,7 +203,8 @@ public enum ModelLoader {
             Tensor.releaseCachedBuffers()
             do { return try read(key) } catch { throw ModelLoadingError.unsupported("\(source): \(key): \(error)") }
         }
-        for (target, origin) in model.tiedParameters where keyFor[target] == nil { try model.tie(target, to: origin) }
+        // A tied target already sharing a quantized frozen weight is no parameter any more (QuantizedLoading).
+        for (target, origin) in model.tiedParameters where keyFor[target] == nil && paths.contains(target) { try model.tie(target, to: origin) }
         if !fresh.isEmpty {
             var gen = SeededGenerator(seed: 42)
             let std = Float(try config.double("initializer_range", default: 0.02))

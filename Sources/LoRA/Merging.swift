@@ -41,8 +41,8 @@ extension LoRALinear {
     /// Merging writes into the fp32 base weight; a weight stored frozen (bf16) has none to write into.
     private func requireWritableBase() throws {
         if let linear = base as? Linear, let frozen = linear.frozenWeight, linear.parameter("weight") == nil {
-            throw LoRAError.frozenBase("cannot merge into a base weight stored in \(frozen.precision.rawValue) "
-                                      + "(precision: bf16 is for training); load the model in fp32 to merge")
+            throw LoRAError.frozenBase("cannot merge into a base weight stored in \(frozen.storageName) "
+                                      + "(precision: bf16 and quantization are for training); load the model in fp32 to merge")
         }
     }
 

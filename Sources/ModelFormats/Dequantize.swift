@@ -56,9 +56,29 @@ public enum GGMLDequantizer {
     @inline(__always)
     private static func q8_0(_ block: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<Float>) {
         let d = half(block)
-        for j in 0..<32 {
-            y[j] = Float(Int8(bitPattern: block[2 + j])) * d
-        }
+        // q + 128 as an unsigned byte, widened exactly through the 2²³ trick (see `exactFloats`), then − 128.
+        let q = UnsafeRawPointer(block + 2).loadUnaligned(as: SIMD32<UInt8>.self) ^ 0x80
+        let v = (exactFloats(SIMD32<UInt32>(truncatingIfNeeded: q)) - 128) * d
+        UnsafeMutableRawPointer(y).storeBytes(of: v, as: SIMD32<Float>.self)
+    }
+
+    /// Small unsigned integers (< 2²³) as exact floats without a per-lane conversion: the bits 0x4B000000 | u are
+    /// the float 2²³ + u, so subtracting 2²³ leaves u exactly. Same values as `Float(u)`, so results stay bit-exact.
+    @inline(__always)
+    private static func exactFloats(_ u: SIMD32<UInt32>) -> SIMD32<Float> {
+        unsafeBitCast(u | 0x4B00_0000, to: SIMD32<Float>.self) - 8_388_608
+    }
+
+    @inline(__always)
+    private static func exactFloats(_ u: SIMD16<UInt32>) -> SIMD16<Float> {
+        unsafeBitCast(u | 0x4B00_0000, to: SIMD16<Float>.self) - 8_388_608
+    }
+
+    /// The low and high nibbles of 16 bytes as exact floats (elements 0–15 and 16–31 of a Q4 block).
+    @inline(__always)
+    private static func nibbles(_ qs: UnsafePointer<UInt8>) -> (low: SIMD16<Float>, high: SIMD16<Float>) {
+        let b = SIMD16<UInt32>(truncatingIfNeeded: UnsafeRawPointer(qs).loadUnaligned(as: SIMD16<UInt8>.self))
+        return (exactFloats(b & 0x0F), exactFloats(b &>> 4))
     }
 
     /// block_q4_0 { f16 d; u8 qs[16] }: element j is the low nibble of qs[j], element j+16 the high nibble;
@@ -66,11 +86,10 @@ public enum GGMLDequantizer {
     @inline(__always)
     private static func q4_0(_ block: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<Float>) {
         let d = half(block)
-        let qs = block + 2
-        for j in 0..<16 {
-            y[j] = d * Float(Int32(qs[j] & 0x0F) - 8)
-            y[j + 16] = d * Float(Int32(qs[j] >> 4) - 8)
-        }
+        let (low, high) = nibbles(block + 2)
+        let out = UnsafeMutableRawPointer(y)
+        out.storeBytes(of: (low - 8) * d, as: SIMD16<Float>.self)
+        out.storeBytes(of: (high - 8) * d, toByteOffset: 64, as: SIMD16<Float>.self)
     }
 
     /// block_q4_1 { f16 d; f16 m; u8 qs[16] }: nibbles as Q4_0; y = d·q + m.
@@ -78,11 +97,10 @@ public enum GGMLDequantizer {
     private static func q4_1(_ block: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<Float>) {
         let d = half(block)
         let m = half(block + 2)
-        let qs = block + 4
-        for j in 0..<16 {
-            y[j] = d * Float(qs[j] & 0x0F) + m
-            y[j + 16] = d * Float(qs[j] >> 4) + m
-        }
+        let (low, high) = nibbles(block + 4)
+        let out = UnsafeMutableRawPointer(y)
+        out.storeBytes(of: low * d + m, as: SIMD16<Float>.self)
+        out.storeBytes(of: high * d + m, toByteOffset: 64, as: SIMD16<Float>.self)
     }
 
     /// block_q5_0 { f16 d; u8 qh[4]; u8 qs[16] }: the 5th bit of element i is bit i of the little-endian qh;

@@ -49,3 +49,20 @@ extension Module {
         return summary
     }
 }
+
+extension Linear {
+    /// Replaces the fp32 weight parameter by `frozen` (a quantized weight built at load time).
+    public func install(frozen: FrozenWeight) {
+        precondition(frozen.rows == outFeatures && frozen.columns == inFeatures, "frozen weight [\(frozen.rows), \(frozen.columns)] for a Linear(\(inFeatures) → \(outFeatures))")
+        removeParameter(at: "weight")
+        frozenWeight = frozen
+    }
+}
+
+extension Embedding {
+    /// Replaces the fp32 table by `frozen`; lookups widen only the rows they read.
+    public func install(frozen: FrozenWeight) {
+        removeParameter(at: "weight")
+        frozenWeight = frozen
+    }
+}

@@ -12,6 +12,9 @@ public struct Recipe {
 
     /// `model`: a directory, a GGUF file, or an alias such as `smollm2-135m-instruct`.
     public var model: String
+    /// `quantization` (top level or under `model:`): how frozen base weights are stored; nil = the default, `keep`
+    /// (a GGUF's own blocks; fp32 for other models).
+    public var quantization: WeightQuantization?
     /// `tokenizer`: a tokenizer.json or directory overriding the model's own.
     public var tokenizer: String?
     /// `plugins`: architecture plugins to load before the model (declarations or compiled libraries), resolved

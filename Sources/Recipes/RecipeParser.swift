@@ -24,9 +24,7 @@ extension Recipe {
     static func decode(_ root: RecipeNode, file: URL, resolvedText: String) throws -> Recipe {
         var top = try SchemaReader(root, path: "")
         let paths = RecipePaths(directory: file.deletingLastPathComponent())
-        guard let model = try top.string("model") else {
-            throw SchemaReader.error(root.location, "model", "missing: a model directory, GGUF file or alias (e.g. smollm2-135m-instruct)")
-        }
+        let (model, quantization) = try ModelSection.decode(&top, root: root)
         let tokenizer = try top.string("tokenizer")
         let plugins = try top.stringList("plugins")?.map(paths.resolve) ?? []
         let template = try top.node("template").map { try TemplateChoice.decode($0, paths: paths) } ?? .model
@@ -42,9 +40,11 @@ extension Recipe {
         let loggingEvery = try top.node("logging").map(decodeLogging) ?? 1
         let sample = try top.node("sample").map(SampleSettings.decode)
         try top.finish()
-        return Recipe(file: file, resolvedText: resolvedText, model: model, tokenizer: tokenizer, plugins: plugins, template: template,
-                      datasets: datasets, task: task, loraConfig: loraConfig, training: training, eval: eval, save: save,
-                      loggingEvery: loggingEvery, sample: sample)
+        var recipe = Recipe(file: file, resolvedText: resolvedText, model: model, tokenizer: tokenizer, plugins: plugins, template: template,
+                            datasets: datasets, task: task, loraConfig: loraConfig, training: training, eval: eval, save: save,
+                            loggingEvery: loggingEvery, sample: sample)
+        recipe.quantization = quantization
+        return recipe
     }
 
     static func decodeLogging(_ node: RecipeNode) throws -> Int {

@@ -20,6 +20,8 @@ public final class FrozenWeight: @unchecked Sendable {
         case fp32(Tensor)
         /// Row-major bf16 bits (the upper half of the fp32 pattern, rounded to nearest even), owned.
         case bf16(UnsafeMutablePointer<UInt16>)
+        /// Quantized blocks (GGUF Q4_1 kept from the file, NF4, …): widened panel by panel, never whole.
+        case quantized(any QuantizedWeight)
     }
 
     /// out features (rows of W) and in features (columns).
@@ -43,15 +45,31 @@ public final class FrozenWeight: @unchecked Sendable {
         }
     }
 
+    /// Keeps quantized blocks as they are; products widen them one panel at a time.
+    public init(quantized: any QuantizedWeight) {
+        (rows, columns) = (quantized.rows, quantized.columns)
+        storage = .quantized(quantized)
+    }
+
     deinit { if case .bf16(let p) = storage { p.deallocate() } }
 
+    /// The precision products run in: quantized panels are widened to fp32.
     public var precision: WeightPrecision {
-        switch storage { case .fp32: return .fp32; case .bf16: return .bf16 }
+        switch storage { case .fp32, .quantized: return .fp32; case .bf16: return .bf16 }
+    }
+
+    /// How the weight is stored, for logs and `inspect`: "fp32", "bf16", "Q4_1", "NF4", …
+    public var storageName: String {
+        switch storage { case .fp32: return "fp32"; case .bf16: return "bf16"; case .quantized(let q): return q.formatName }
     }
 
     /// Bytes the stored weight takes.
     public var byteCount: Int {
-        switch storage { case .fp32: return rows * columns * 4; case .bf16: return rows * columns * 2 }
+        switch storage {
+        case .fp32: return rows * columns * 4
+        case .bf16: return rows * columns * 2
+        case .quantized(let q): return q.byteCount
+        }
     }
 
     /// Rows `range` of W as fp32 into `out` (range.count × columns, row-major).
@@ -62,6 +80,8 @@ public final class FrozenWeight: @unchecked Sendable {
             out.update(from: t.data + range.lowerBound * columns, count: range.count * columns)
         case .bf16(let bits):
             BF16.widen(bits + range.lowerBound * columns, into: out, count: range.count * columns)
+        case .quantized(let q):
+            q.dequantizeRows(range, into: out)
         }
     }
 

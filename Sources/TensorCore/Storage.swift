@@ -15,9 +15,12 @@ public final class Storage {
     public init(count: Int, zeroed: Bool = true) {
         self.count = count
         capacity = BufferPool.roundedCapacity(count)
-        pointer = BufferPool.shared.take(capacity: capacity)
+        let (p, fresh) = BufferPool.shared.take(capacity: capacity)
+        pointer = p
         LiveStorage.counter.add(1, bytes: count * 4)
-        if zeroed { pointer.initialize(repeating: 0, count: count) }
+        // A fresh large buffer comes from mmap, already zero and not yet resident: leaving it untouched keeps a
+        // model's zero placeholders out of RSS until a weight is loaded into them (a quantized model never is).
+        if zeroed && !fresh { pointer.initialize(repeating: 0, count: count) }
     }
 
     public convenience init(_ values: [Float]) {
@@ -103,7 +106,8 @@ final class BufferPool: @unchecked Sendable {
         return (n + step - 1) / step * step
     }
 
-    func take(capacity: Int) -> UnsafeMutablePointer<Float> {
+    /// A buffer of `capacity` floats, and whether it is fresh (zero-filled by the kernel) rather than reused.
+    func take(capacity: Int) -> (UnsafeMutablePointer<Float>, fresh: Bool) {
         if capacity >= Self.minimumPooled {
             lock.lock()
             clock += 1
@@ -111,18 +115,25 @@ final class BufferPool: @unchecked Sendable {
             if let p = idle[capacity]?.popLast() {
                 idleFloats -= capacity
                 lock.unlock()
-                return p
+                return (p, false)
             }
             lock.unlock()
+            // Pooled sizes are mapped directly (and unmapped by `release`): page-aligned and zero-filled.
+            guard let raw = mmap(nil, capacity * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                  raw != MAP_FAILED else { fatalError("out of memory: cannot map \(capacity * 4) bytes") }
+            return (raw.bindMemory(to: Float.self, capacity: capacity), true)
         }
-        return UnsafeMutableRawPointer.allocate(byteCount: capacity * 4, alignment: 64).bindMemory(to: Float.self, capacity: capacity)
+        return (UnsafeMutableRawPointer.allocate(byteCount: capacity * 4, alignment: 64).bindMemory(to: Float.self, capacity: capacity), false)
     }
+
+    /// Unmaps a pooled-size buffer.
+    private static func release(_ p: UnsafeMutablePointer<Float>, capacity: Int) { munmap(p, capacity * 4) }
 
     func give(_ p: UnsafeMutablePointer<Float>, capacity: Int) {
         if capacity >= Self.minimumPooled {
             lock.lock()
             defer { lock.unlock() }
-            guard capacity <= Self.maximumIdle else { UnsafeMutableRawPointer(p).deallocate(); return }
+            guard capacity <= Self.maximumIdle else { Self.release(p, capacity: capacity); return }
             clock += 1
             lastUse[capacity] = clock
             idle[capacity, default: []].append(p)
@@ -132,7 +143,7 @@ final class BufferPool: @unchecked Sendable {
                 guard let victim = idle.filter({ !$0.value.isEmpty }).min(by: { lastUse[$0.key, default: 0] < lastUse[$1.key, default: 0] })?.key,
                       let q = idle[victim]?.popLast() else { break }
                 idleFloats -= victim
-                UnsafeMutableRawPointer(q).deallocate()
+                Self.release(q, capacity: victim)
             }
             return
         }
@@ -146,7 +157,7 @@ final class BufferPool: @unchecked Sendable {
     func drain() {
         lock.lock()
         defer { lock.unlock() }
-        for (_, list) in idle { for p in list { UnsafeMutableRawPointer(p).deallocate() } }
+        for (capacity, list) in idle { for p in list { Self.release(p, capacity: capacity) } }
         idle = [:]
         idleFloats = 0
         lastUse = [:]

@@ -33,6 +33,14 @@ final class LlamaGGUFTests: XCTestCase {
 
     /// Writes Tests/Fixtures/parity/<name>/model as a GGUF file in a temp directory.
     func writeGGUF(case name: String, blockCount: UInt32? = nil) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-\(name)-\(UUID().uuidString).gguf")
+        try Self.ggufData(case: name, blockCount: blockCount).write(to: url)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    /// The bytes of that GGUF file (all tensors F32).
+    static func ggufData(case name: String, blockCount: UInt32? = nil) throws -> Data {
         let dir = LlamaParityTests.fixtures.appendingPathComponent("parity/\(name)/model")
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as! [String: Any]
         let int = { (k: String) in config[k] as! Int }
@@ -63,10 +71,7 @@ final class LlamaGGUFTests: XCTestCase {
             if path.hasSuffix("k_proj.weight") { values = Self.permute(values, rows: shape[0], columns: shape[1], heads: kvHeads) }
             writer.tensors.append((Self.ggufName(path), shape, values))
         }
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lorakit-\(name)-\(UUID().uuidString).gguf")
-        try writer.data().write(to: url)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
+        return writer.data()
     }
 
     func checkMatchesDirectoryLoad(case name: String, tied: Bool) throws {

@@ -23,6 +23,10 @@ struct BenchTrain: ParsableCommand {
     @Flag(name: .customLong("gradient-checkpointing"), help: "Recompute each layer in backward.") var gradientCheckpointing = false
     @Flag(help: "Also print each measured step's seconds on stderr.") var verbose = false
     @Option(help: "Frozen base weights: fp32 or bf16 (LoRA, optimizer, norms and loss stay fp32).") var precision = "fp32"
+    @Option(help: "Frozen weights stored as: none (fp32), keep (a GGUF's own blocks), nf4, q8_0 or q4_0 (products widen one panel at a time).")
+    var quantization = "none"
+    @Option(name: .customLong("random-weights"), help: "A config.json: train a model of its shapes with seeded random weights instead of --model.")
+    var randomWeights: String?
 
     func validate() throws {
         guard ["causal-lm", "classification"].contains(task) else {
@@ -36,7 +40,13 @@ struct BenchTrain: ParsableCommand {
             throw ValidationError("--precision \(precision): expected \(WeightPrecision.allCases.map(\.rawValue).joined(separator: " or "))")
         }
         let classification = task == "classification"
-        let loaded = try ModelLoader.load(model, head: classification ? .sequenceClassification(numLabels: labels) : .causalLM)
+        guard let q = WeightQuantization(rawValue: quantization) else {
+            throw ValidationError("--quantization \(quantization): expected one of \(WeightQuantization.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if randomWeights != nil && classification { throw ValidationError("--random-weights trains a causal LM; drop --task classification") }
+        let loaded = try randomWeights.map { try ModelLoader.loadRandom(config: URL(fileURLWithPath: $0), quantization: q) }
+            ?? ModelLoader.load(model, head: classification ? .sequenceClassification(numLabels: labels) : .causalLM, quantization: q)
+        let memory = WeightMemory(loaded.model)
         var s = TrainBenchmark.Settings()
         s.sequenceLength = seq
         s.batchSize = batch
@@ -51,11 +61,13 @@ struct BenchTrain: ParsableCommand {
         let result = try TrainBenchmark.run(model: loaded.model, plugin: loaded.plugin,
                                             vocabularySize: try loaded.config.int("vocab_size"), settings: s)
         FileHandle.standardError.write(Data("gemm \(GEMM.backend.kind.rawValue), \(ComputeEnvironment.current.threads) threads; \(result.precisionSummary)\n".utf8))
+        FileHandle.standardError.write(Data("quantization \(q.rawValue): \(memory)\n".utf8))
         if verbose {
             FileHandle.standardError.write(Data("step seconds: \(result.stepTimes.map { String(format: "%.3f", $0) }.joined(separator: " "))\n".utf8))
             FileHandle.standardError.write(Data((result.memoryLine + "\n").utf8))
         }
         if let line = result.profileLine { FileHandle.standardError.write(Data("profile ms/step: \(line)\n".utf8)) }
-        print(result.jsonLine)
+        // The JSON line plus the weights' bytes (additive key, so existing readers keep working).
+        print(String(result.jsonLine.dropLast()) + String(format: #","weights_mb":%.1f,"quantization":"%@"}"#, Double(memory.totalBytes) / 1e6, q.rawValue))
     }
 }

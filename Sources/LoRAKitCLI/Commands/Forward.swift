@@ -11,6 +11,7 @@ struct Forward: ParsableCommand {
     @Option(help: "Comma-separated token ids.") var ids: String
     @Option(help: "Output .safetensors file.") var out: String
     @Flag(help: "Replace --out if it exists.") var force = false
+    @Option(help: "Frozen weights stored as: none (fp32), keep (a GGUF's own blocks), nf4, q8_0, q4_0.") var quantization = "none"
 
     func run() throws {
         let tokens = try ids.split(separator: ",").map { piece -> Int in
@@ -19,7 +20,10 @@ struct Forward: ParsableCommand {
         }
         guard !tokens.isEmpty else { throw ValidationError("--ids is empty") }
         try OutputPaths.checkTarget(URL(fileURLWithPath: out), force: force)
-        let loaded = try ModelLoader.load(model)
+        guard let q = WeightQuantization(rawValue: quantization) else {
+            throw ValidationError("--quantization \(quantization): expected one of \(WeightQuantization.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let loaded = try ModelLoader.load(model, quantization: q)
         if let adapter { try loaded.applyAdapter(adapter) }
         try loaded.checkInput(tokens, source: "--ids")
         let logits = GradMode.withoutGrad { loaded.model.forward(ModelInput(inputIDs: IntTensor(tokens, shape: [1, tokens.count]))) }

@@ -24,6 +24,8 @@ extension GEMM {
             } else {
                 panelProduct(w, transposed: transposed, m: m, a: a, c: c)
             }
+        case .quantized:
+            panelProduct(w, transposed: transposed, m: m, a: a, c: c)
         }
     }
 

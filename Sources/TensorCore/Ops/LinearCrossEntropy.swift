@@ -13,8 +13,23 @@ import Foundation
 /// right away, while the logits are still in cache, so backward only scales those by the incoming gradient.
 public func linearCrossEntropy(_ hidden: Tensor, weight: Tensor, labels: IntTensor, ignoreIndex: Int32 = -100,
                                reduction: LossReduction = .mean, chunkElements: Int = 1 << 23) -> Tensor {
-    let (n, d, v) = (hidden.rowCount, hidden.lastDim, weight.shape[0])
-    precondition(weight.rank == 2 && weight.shape[1] == d, "linearCrossEntropy: weight \(weight.shape) for hidden \(hidden.shape)")
+    precondition(weight.rank == 2 && weight.shape[1] == hidden.lastDim, "linearCrossEntropy: weight \(weight.shape) for hidden \(hidden.shape)")
+    return linearCrossEntropy(hidden, weight: weight, frozen: nil, labels: labels, ignoreIndex: ignoreIndex, reduction: reduction,
+                              chunkElements: chunkElements)
+}
+
+/// The same with a frozen (bf16 or quantized) weight: each chunk's products go through `GEMM.frozenProduct`, so the
+/// weight is widened one panel at a time and never whole; it gets no gradient.
+public func linearCrossEntropy(_ hidden: Tensor, frozen: FrozenWeight, labels: IntTensor, ignoreIndex: Int32 = -100,
+                               reduction: LossReduction = .mean, chunkElements: Int = 1 << 23) -> Tensor {
+    precondition(frozen.columns == hidden.lastDim, "linearCrossEntropy: frozen weight [\(frozen.rows), \(frozen.columns)] for hidden \(hidden.shape)")
+    return linearCrossEntropy(hidden, weight: nil, frozen: frozen, labels: labels, ignoreIndex: ignoreIndex, reduction: reduction,
+                              chunkElements: chunkElements)
+}
+
+private func linearCrossEntropy(_ hidden: Tensor, weight: Tensor?, frozen: FrozenWeight?, labels: IntTensor, ignoreIndex: Int32,
+                                reduction: LossReduction, chunkElements: Int) -> Tensor {
+    let (n, d, v) = (hidden.rowCount, hidden.lastDim, weight?.shape[0] ?? frozen!.rows)
     precondition(labels.count == n, "linearCrossEntropy: \(labels.count) labels for \(n) rows")
     var kept: [Int] = []
     kept.reserveCapacity(n)
@@ -22,9 +37,10 @@ public func linearCrossEntropy(_ hidden: Tensor, weight: Tensor, labels: IntTens
         precondition(y >= 0 && Int(y) < v, "label \(y) outside vocabulary of \(v)")
         kept.append(row)
     }
-    let wantGrad = GradMode.isEnabled && (hidden.needsGrad || weight.needsGrad)
+    let weightNeedsGrad = weight?.needsGrad ?? false
+    let wantGrad = GradMode.isEnabled && (hidden.needsGrad || weightNeedsGrad)
     let dHidden = wantGrad && hidden.needsGrad ? Tensor(zeros: hidden.shape) : nil
-    let dWeight = wantGrad && weight.needsGrad ? Tensor(zeros: weight.shape) : nil
+    let dWeight = wantGrad && weightNeedsGrad ? Tensor(zeros: weight!.shape) : nil
 
     let chunk = max(1, min(kept.count, chunkElements / max(v, 1)))
     let logits = UnsafeMutablePointer<Float>.allocate(capacity: max(1, chunk * v))
@@ -38,7 +54,11 @@ public func linearCrossEntropy(_ hidden: Tensor, weight: Tensor, labels: IntTens
         let rows = kept[start..<(start + m)]
         for (i, row) in rows.enumerated() { (rowsIn + i * d).update(from: hidden.data + row * d, count: d) }
         Profiler.measure(.gemm) {
-            GEMM.sgemm(transB: true, m: m, n: v, k: d, a: rowsIn, lda: d, b: weight.data, ldb: d, c: logits, ldc: v)
+            if let frozen {
+                GEMM.frozenProduct(frozen, transposed: true, m: m, a: rowsIn, c: logits)
+            } else {
+                GEMM.sgemm(transB: true, m: m, n: v, k: d, a: rowsIn, lda: d, b: weight!.data, ldb: d, c: logits, ldc: v)
+            }
         }
         // Per row: log-sum-exp, the loss term, and (for the gradient) softmax − one-hot in place of the logits.
         let losses = UnsafeMutablePointer<Double>.allocate(capacity: m)
@@ -61,7 +81,11 @@ public func linearCrossEntropy(_ hidden: Tensor, weight: Tensor, labels: IntTens
             Profiler.measure(.gemm) {
                 if let dHidden {
                     // dH rows = (softmax − onehot) · W, scattered back to their token positions.
-                    GEMM.sgemm(m: m, n: d, k: v, a: logits, lda: v, b: weight.data, ldb: d, c: rowsGrad, ldc: d)
+                    if let frozen {
+                        GEMM.frozenProduct(frozen, transposed: false, m: m, a: logits, c: rowsGrad)
+                    } else {
+                        GEMM.sgemm(m: m, n: d, k: v, a: logits, lda: v, b: weight!.data, ldb: d, c: rowsGrad, ldc: d)
+                    }
                     for (i, row) in rows.enumerated() { (dHidden.data + row * d).update(from: rowsGrad + i * d, count: d) }
                 }
                 if let dWeight {
@@ -77,8 +101,8 @@ public func linearCrossEntropy(_ hidden: Tensor, weight: Tensor, labels: IntTens
     // As `crossEntropy`: a mean over zero tokens is 0 rather than PyTorch's NaN.
     let loss = Tensor([kept.isEmpty ? 0 : Float(total) / divisor], shape: [1])
     guard wantGrad else { return loss.recording("linear_cross_entropy", []) { _ in [] } }
-    return loss.recording("linear_cross_entropy", [hidden, weight]) { g in
+    return loss.recording("linear_cross_entropy", [hidden] + (weight.map { [$0] } ?? [])) { g in
         let scale = g.data[0] / divisor
-        return [dHidden.map { $0 * scale }, dWeight.map { $0 * scale }]
+        return [dHidden.map { $0 * scale }] + (weight == nil ? [] : [dWeight.map { $0 * scale }])
     }
 }

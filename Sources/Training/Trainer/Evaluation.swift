@@ -49,8 +49,11 @@ public enum LossComputation {
         if !batch.isClassification, let chunked = model as? ChunkedLossModel, let head = chunked.outputHead as? Linear,
            head.bias == nil {
             let hidden = chunked.hiddenStates(batch.input)
-            let loss = linearCrossEntropy(hidden.reshaped([-1, hidden.lastDim]), weight: head.weight, labels: batch.targets,
-                                          ignoreIndex: ignoreIndex, reduction: .sum)
+            // A frozen (bf16/quantized) head is widened panel by panel, never whole.
+            let loss = head.frozenWeight.map { linearCrossEntropy(hidden.reshaped([-1, hidden.lastDim]), frozen: $0, labels: batch.targets,
+                                                                  ignoreIndex: ignoreIndex, reduction: .sum) }
+                ?? linearCrossEntropy(hidden.reshaped([-1, hidden.lastDim]), weight: head.weight, labels: batch.targets,
+                                      ignoreIndex: ignoreIndex, reduction: .sum)
             return (loss, [])
         }
         let logits = model.forward(batch.input)
