@@ -47,6 +47,8 @@ let package = Package(
         .target(name: "Recipes", dependencies: ["TensorCore", "ModelFormats", "ArchitectureKit", "LoRA", "Tokenizers", "ChatTemplates", "Assets", "Generation", "Training",
                                                 .product(name: "Yams", package: "Yams")], swiftSettings: fast),
         // Data-parallel training over Open MPI: the only target that sees MPI; Training talks to its Communicator.
+        // `lorakit bench`'s measurements: above the library layers, used only by the command line.
+        .target(name: "Benchmarks", dependencies: ["TensorCore", "ArchitectureKit", "LoRA", "Tokenizers", "Training"], swiftSettings: fast),
         .target(name: "DistributedTraining", dependencies: ["CMPI", "Training"], swiftSettings: fast),
 
         // Built-in architectures: one folder each, depending on the plugin contract only.
@@ -68,7 +70,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: fast),
         .executableTarget(name: "LoRAKitCLI", dependencies: [
-            "LoRAKit", "Serving", "DistributedTraining", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "LoRAKit", "Serving", "DistributedTraining", "Benchmarks", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast,
         // Plugins loaded with dlopen resolve the contract's symbols from the executable itself.
         linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]),

@@ -126,9 +126,13 @@ public final class LoRALinear: Module, LinearLayer {
     /// `loraLinear` (no adapter-sized temporaries, dropout mask redrawn in backward instead of stored).
     private func fusedForward(_ x: Tensor) -> Tensor? {
         guard !disabled, activeAdapters.count == 1, let name = activeAdapters.first, !mergedAdapters.contains(name),
-              let adapter = adapters[name], !adapter.useDoRA, base is Linear || base is Conv1D,
-              (base as? Linear)?.frozenWeight == nil  // a bf16 base goes through its own frozen product
+              let adapter = adapters[name], !adapter.useDoRA, base is Linear || base is Conv1D
         else { return nil }
+        if let frozen = (base as? Linear)?.frozenWeight {  // bf16 or quantized blocks: products panel by panel
+            return loraLinear(x, frozen: frozen, bias: base.biasTensor, loraA: loraA(name).weight,
+                              loraB: loraB(name).weight, scale: adapter.scaling,
+                              dropout: isTraining ? adapter.dropout : 0, generator: &generator)
+        }
         return loraLinear(x, weight: base.weightTensor, weightIsInputMajor: fanInFanOut, bias: base.biasTensor,
                           loraA: loraA(name).weight, loraB: loraB(name).weight, scale: adapter.scaling,
                           dropout: isTraining ? adapter.dropout : 0, generator: &generator)

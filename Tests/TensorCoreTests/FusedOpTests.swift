@@ -112,6 +112,32 @@ final class LoRALinearOpTests: XCTestCase {
                               dropout: 0.2, generator: &g)
         }
     }
+
+    /// Over a frozen NF4 base the fused op gives what it gives over that weight widened to fp32: the output and the
+    /// gradients of x, A, B and the bias (the frozen weight takes none), with and without dropout. (NF4's product
+    /// multiplies the widened panel in fp32 on every CPU; a bf16 base may use bf16 kernels, which round x too.)
+    func testFrozenBaseMatchesTheWidenedWeight() {
+        let x = randomTensor([7, 64], seed: 92), w = randomTensor([5, 64], seed: 93), bias = randomTensor([5], seed: 94)
+        let frozen = FrozenWeight(quantized: NF4Weight(quantizing: w.data, rows: 5, columns: 64))
+        let widened = frozen.dequantized()
+        for p: Float in [0, 0.3] {
+            func run(_ useFrozen: Bool) -> (Tensor, [Tensor]) {
+                let (xi, a, b, bi) = (x.copy(), randomTensor([3, 64], seed: 95), randomTensor([5, 3], seed: 96), bias.copy())
+                for t in [xi, a, b, bi] { t.requiresGrad = true }
+                var g = SeededGenerator(seed: 4)
+                let y = useFrozen
+                    ? loraLinear(xi, frozen: frozen, bias: bi, loraA: a, loraB: b, scale: 1.5, dropout: p, generator: &g)
+                    : loraLinear(xi, weight: widened, bias: bi, loraA: a, loraB: b, scale: 1.5, dropout: p, generator: &g)
+                (y * y).sum().backward()
+                return (y, [xi, a, b, bi].map { $0.grad! })
+            }
+            let (yf, gf) = run(true), (yt, gt) = run(false)
+            for (u, v) in zip(yf.scalars, yt.scalars) { XCTAssertEqual(u, v, accuracy: 1e-5 * max(1, abs(v))) }
+            for (f, t) in zip(gf, gt) {
+                for (u, v) in zip(f.scalars, t.scalars) { XCTAssertEqual(u, v, accuracy: 1e-4 * max(1, abs(v))) }
+            }
+        }
+    }
 }
 
 /// Dropout inside a checkpointed block draws the same mask when the block is recomputed in backward.

@@ -12,9 +12,40 @@ import Foundation
 public func loraLinear(_ x: Tensor, weight: Tensor, weightIsInputMajor: Bool = false, bias: Tensor?,
                        loraA a: Tensor, loraB b: Tensor, scale: Float, dropout p: Float = 0,
                        generator: inout SeededGenerator) -> Tensor {
+    loraLinear(x, base: .tensor(weight, inputMajor: weightIsInputMajor), bias: bias, loraA: a, loraB: b, scale: scale,
+               dropout: p, generator: &generator)
+}
+
+/// The same over a frozen base weight (bf16 or quantized blocks): its products go through `GEMM.frozenProduct`
+/// panel by panel, and it gets no gradient. Without this, a quantized base would pay the unfused adapter path's
+/// (…, out) temporaries in every adapted layer.
+public func loraLinear(_ x: Tensor, frozen weight: FrozenWeight, bias: Tensor?, loraA a: Tensor, loraB b: Tensor,
+                       scale: Float, dropout p: Float = 0, generator: inout SeededGenerator) -> Tensor {
+    if case .fp32(let w) = weight.storage {
+        return loraLinear(x, weight: w, bias: bias, loraA: a, loraB: b, scale: scale, dropout: p, generator: &generator)
+    }
+    return loraLinear(x, base: .frozen(weight), bias: bias, loraA: a, loraB: b, scale: scale, dropout: p, generator: &generator)
+}
+
+/// The base weight of a fused LoRA linear: a tensor (trainable or not, either layout) or a frozen weight.
+private enum LoRABase {
+    case tensor(Tensor, inputMajor: Bool)
+    case frozen(FrozenWeight)
+}
+
+private func loraLinear(_ x: Tensor, base: LoRABase, bias: Tensor?, loraA a: Tensor, loraB b: Tensor, scale: Float,
+                        dropout p: Float, generator: inout SeededGenerator) -> Tensor {
     let (n, inF, r) = (x.rowCount, x.lastDim, a.shape[0])
-    let outF = weightIsInputMajor ? weight.shape[1] : weight.shape[0]
-    precondition(weight.count == inF * outF, "loraLinear: weight \(weight.shape) for input \(x.shape)")
+    let weight: Tensor?, weightIsInputMajor: Bool, outF: Int
+    switch base {
+    case let .tensor(w, inputMajor):
+        (weight, weightIsInputMajor) = (w, inputMajor)
+        outF = inputMajor ? w.shape[1] : w.shape[0]
+        precondition(w.count == inF * outF, "loraLinear: weight \(w.shape) for input \(x.shape)")
+    case let .frozen(w):
+        (weight, weightIsInputMajor, outF) = (nil, false, w.rows)
+        precondition(w.columns == inF, "loraLinear: a frozen weight [\(w.rows), \(w.columns)] for input \(x.shape)")
+    }
     precondition(a.shape == [r, inF] && b.shape == [outF, r], "loraLinear: lora_A \(a.shape), lora_B \(b.shape) for \(inF) → \(outF)")
     precondition(bias == nil || bias!.shape == [outF], "loraLinear: bias \(bias!.shape) for \(outF) outputs")
     precondition(p >= 0 && p < 1, "dropout probability \(p) must be in [0, 1)")
@@ -37,8 +68,12 @@ public func loraLinear(_ x: Tensor, weight: Tensor, weightIsInputMajor: Bool = f
     let ldw = weightIsInputMajor ? outF : inF
     let out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
     Profiler.measure(.gemm) {
-        GEMM.sgemm(transB: !weightIsInputMajor, m: n, n: outF, k: inF, a: x.data, lda: inF, b: weight.data, ldb: ldw,
-                   c: out.data, ldc: outF)
+        if let weight {
+            GEMM.sgemm(transB: !weightIsInputMajor, m: n, n: outF, k: inF, a: x.data, lda: inF, b: weight.data, ldb: ldw,
+                       c: out.data, ldc: outF)
+        } else if case let .frozen(w) = base {
+            GEMM.frozenProduct(w, transposed: true, m: n, a: x.data, c: out.data)
+        }
     }
     if let bias {
         let (po, pb) = (out.data, bias.data)
@@ -51,7 +86,8 @@ public func loraLinear(_ x: Tensor, weight: Tensor, weightIsInputMajor: Bool = f
     GEMM.sgemm(transB: true, m: n, n: outF, k: r, alpha: scale, a: u.data, lda: r, b: b.data, ldb: r,
                beta: 1, c: out.data, ldc: outF)
 
-    var inputs = [x, weight, a, b]
+    // A frozen weight is no graph input: it has no gradient slot (grads below are listed in the same order).
+    var inputs = [x] + (weight.map { [$0] } ?? []) + [a, b]
     if let bias { inputs.append(bias) }
     return out.recording("lora_linear", inputs) { g in
         let pg = g.data
@@ -62,8 +98,12 @@ public func loraLinear(_ x: Tensor, weight: Tensor, weightIsInputMajor: Bool = f
         if x.needsGrad {
             let t = Tensor(uninitialized: x.shape)
             Profiler.measure(.gemm) {  // g · op(W)ᵀ
-                GEMM.sgemm(transB: weightIsInputMajor, m: n, n: inF, k: outF, a: pg, lda: outF, b: weight.data, ldb: ldw,
-                           c: t.data, ldc: inF)
+                if let weight {
+                    GEMM.sgemm(transB: weightIsInputMajor, m: n, n: inF, k: outF, a: pg, lda: outF, b: weight.data, ldb: ldw,
+                               c: t.data, ldc: inF)
+                } else if case let .frozen(w) = base {
+                    GEMM.frozenProduct(w, transposed: false, m: n, a: pg, c: t.data)
+                }
             }
             if maskState == nil {  // + scale · gB · A
                 GEMM.sgemm(m: n, n: inF, k: r, alpha: scale, a: gB.data, lda: r, b: a.data, ldb: inF, beta: 1, c: t.data, ldc: inF)
@@ -86,7 +126,7 @@ public func loraLinear(_ x: Tensor, weight: Tensor, weightIsInputMajor: Bool = f
             }
             if let rebuilt { xd = rebuilt }
         }
-        if weight.needsGrad {
+        if let weight, weight.needsGrad {
             let t = Tensor(uninitialized: weight.shape)
             Profiler.measure(.gemm) {
                 if weightIsInputMajor {  // W (in, out): dW = xᵀ · g
@@ -112,7 +152,7 @@ public func loraLinear(_ x: Tensor, weight: Tensor, weightIsInputMajor: Bool = f
             GEMM.sgemm(transA: true, m: outF, n: r, k: n, alpha: scale, a: pg, lda: outF, b: u.data, ldb: r, c: t.data, ldc: r)
             db = t
         }
-        var grads: [Tensor?] = [dx, dw, da, db]
+        var grads: [Tensor?] = weight == nil ? [dx, da, db] : [dx, dw, da, db]
         if bias != nil { grads.append(dbias) }
         return grads
     }

@@ -2,6 +2,7 @@ import Foundation
 import ArchitectureKit
 import LoRA
 import TensorCore
+import Training
 
 /// `lorakit bench train`: LoRA training throughput on random-token batches, the figure to hold against
 /// PyTorch + PEFT on the same machine (fp32, no dropout, AdamW at 2e-4, every token a target). For classification
@@ -85,7 +86,9 @@ public enum TrainBenchmark {
             Tensor.releaseCachedBuffers()  // the fp32 copies went to the buffer pool; give them back
         }
         (model as? GradientCheckpointable)?.gradientCheckpointing = s.gradientCheckpointing
-        model.setTraining(true)
+        // Eval mode, as the PyTorch reference runs (from_pretrained returns the model in eval mode): no model dropout
+        // anywhere, so both sides do the same work; gradients and checkpointing do not depend on the mode.
+        model.setTraining(false)
         let optimizer = AdamW(parameters: model.trainableParameters())
         var generator = SeededGenerator(seed: 1234)
         var times: [Double] = []
