@@ -34,28 +34,42 @@ public struct ModelInput {
     public var tokenTypeIDs: IntTensor?
     /// Keys and values of earlier positions, extended in place by the forward pass (generation).
     public var cache: KVCache?
+    /// Causal LMs on the decoder scaffold: compute logits only at these positions of the flattened (B·T) input,
+    /// returning (count, vocab) in this order instead of (B, T, vocab). A prompt pass needs only its last
+    /// position, and the lm_head is the widest product. nil = every position; other models ignore it (check the
+    /// rank of what comes back).
+    public var logitRows: [Int]?
 
     public init(inputIDs: IntTensor, attentionMask: IntTensor? = nil, positionIDs: IntTensor? = nil,
-                segmentIDs: IntTensor? = nil, tokenTypeIDs: IntTensor? = nil, cache: KVCache? = nil) {
+                segmentIDs: IntTensor? = nil, tokenTypeIDs: IntTensor? = nil, cache: KVCache? = nil, logitRows: [Int]? = nil) {
         self.inputIDs = inputIDs
         self.attentionMask = attentionMask
         self.positionIDs = positionIDs
         self.segmentIDs = segmentIDs
         self.tokenTypeIDs = tokenTypeIDs
         self.cache = cache
+        self.logitRows = logitRows
     }
 
     public var batchSize: Int { inputIDs.shape[0] }
     public var length: Int { inputIDs.shape[1] }
 }
 
-/// Per-layer key/value store for incremental decoding. Keys/values are (B, S, Hkv, D) tensors.
+/// Per-layer key/value store for incremental decoding. Keys/values are (B, S, Hkv, D) tensors: the filled
+/// positions. A batch-1 cache keeps them at the start of a larger buffer of its own and writes new positions in
+/// place (`append`), so `keys[l]` is then a view of that buffer.
 public final class KVCache {
     public var keys: [Tensor?]
     public var values: [Tensor?]
+    /// Per layer, the buffers this cache allocated itself (with room past the filled positions): only these are
+    /// written in place; anything assigned from outside is copied before it grows.
+    var keyBuffers: [Storage?]
+    var valueBuffers: [Storage?]
     public init(layers: Int) {
         keys = Array(repeating: nil, count: layers)
         values = Array(repeating: nil, count: layers)
+        keyBuffers = Array(repeating: nil, count: layers)
+        valueBuffers = Array(repeating: nil, count: layers)
     }
     /// Positions already stored.
     public var length: Int { keys.first??.shape[1] ?? 0 }

@@ -34,11 +34,54 @@ extension KVCache {
     public func append(layer: Int, keys k: Tensor, values v: Tensor) -> (Tensor, Tensor) {
         // A cache sized too small (a caller that counted layers another way) grows instead of trapping.
         while keys.count <= layer { keys.append(nil); values.append(nil) }
-        let allK = keys[layer].map { Tensor.concatenateTime($0, k) } ?? k.detached()
-        let allV = values[layer].map { Tensor.concatenateTime($0, v) } ?? v.detached()
+        while keyBuffers.count < keys.count { keyBuffers.append(nil); valueBuffers.append(nil) }
+        let allK = Self.extend(keys[layer], with: k, buffer: &keyBuffers[layer])
+        let allV = Self.extend(values[layer], with: v, buffer: &valueBuffers[layer])
         keys[layer] = allK
         values[layer] = allV
         return (allK, allV)
+    }
+
+    /// filled ++ new along time. Batch 1: in place in `buffer` while it has room, else into a new buffer with twice
+    /// the positions (geometric growth: a one-token step copies nothing, amortised O(new tokens)); the result is a
+    /// view of the buffer's filled start. Several rows: a new tensor (their filled prefixes are not contiguous in
+    /// a buffer with room to spare).
+    static func extend(_ filled: Tensor?, with new: Tensor, buffer: inout Storage?) -> Tensor {
+        guard new.shape[0] == 1 else {
+            buffer = nil
+            return filled.map { Tensor.concatenateTime($0, new) } ?? new.detached()
+        }
+        let inner = new.shape.dropFirst(2).reduce(1, *)
+        let (s, t) = (filled?.shape[1] ?? 0, new.shape[1])
+        let trailing = Array(new.shape.dropFirst(2))
+        if let filled, filled.shape[0] != 1 || Array(filled.shape.dropFirst(2)) != trailing {
+            preconditionFailure("KV cache holds \(filled.shape); cannot append \(new.shape)")
+        }
+        let inPlace = filled.map { $0.storage === buffer && $0.offset == 0 } ?? false
+        if !inPlace || buffer!.count < (s + t) * inner {
+            let grown = Storage(count: max(2 * (s + t), 16) * inner, zeroed: false)
+            if let filled, s > 0 { grown.pointer.update(from: filled.data, count: s * inner) }
+            buffer = grown
+        }
+        (buffer!.pointer + s * inner).update(from: new.data, count: t * inner)
+        return Tensor(shape: [1, s + t] + trailing, storage: buffer!, offset: 0)
+    }
+}
+
+extension KVCache {
+    /// The positions `range` of a batch-1 cache as a cache of their own, sharing its storage (no copy): the
+    /// per-request caches of prompts that were packed into one row for a single prompt pass.
+    public func slice(positions range: Range<Int>) -> KVCache {
+        let part = KVCache(layers: keys.count)
+        func view(_ t: Tensor?) -> Tensor? {
+            guard let t else { return nil }
+            precondition(t.shape[0] == 1 && range.upperBound <= t.shape[1], "slice \(range) of a cache of \(t.shape)")
+            let inner = t.shape.dropFirst(2).reduce(1, *)
+            return Tensor(shape: [1, range.count] + t.shape.dropFirst(2), storage: t.storage, offset: t.offset + range.lowerBound * inner)
+        }
+        part.keys = keys.map(view)
+        part.values = values.map(view)
+        return part
     }
 }
 

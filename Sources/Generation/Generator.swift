@@ -71,12 +71,14 @@ public final class Generator {
         var steps = -1
         GradMode.withoutGrad {
             while produced.count < limit {
-                // Only the new tokens go in; earlier positions come from the cache. logits: (1, len(next), vocab).
-                let logits = model.forward(ModelInput(inputIDs: IntTensor(next, shape: [1, next.count]), cache: cache))
+                // Only the new tokens go in; earlier positions come from the cache. Only the last position's logits
+                // are needed: (1, vocab), or (1, len(next), vocab) from a model that computes them all.
+                let logits = model.forward(ModelInput(inputIDs: IntTensor(next, shape: [1, next.count]), cache: cache,
+                                                      logitRows: [next.count - 1]))
                 steps += 1
                 if produced.isEmpty { promptDone = DispatchTime.now().uptimeNanoseconds }
                 let v = logits.lastDim
-                let row = UnsafeBufferPointer(start: logits.data + (next.count - 1) * v, count: v)
+                let row = UnsafeBufferPointer(start: logits.rank == 2 ? logits.data : logits.data + (next.count - 1) * v, count: v)
                 guard row.allSatisfy(\.isFinite) else {
                     failure = GenerationError.nonFiniteLogits(step: produced.count)
                     break

@@ -1,44 +1,50 @@
 import Foundation
 import TensorCore
 
-/// Per-row adapter choice for batched inference across adapters (a server's continuous batch): batch row i of
-/// every routed LoRA layer gets Σ weight · scaling · B(A(x_i)) over `rows[i]` only, so one request's adapter never
-/// reaches another request's rows. Shared by all LoRA layers of a model; the owner calls `route(_:)` before each
+/// Per-request adapter choice for batched inference across adapters (a server's continuous batch): the tokens of
+/// request i get Σ weight · scaling · B(A(x)) over `entries[i]` only, so one request's adapter never reaches
+/// another request's tokens. Shared by all LoRA layers of a model; the owner calls `route(_:tokens:)` before each
 /// forward. Inference only: no dropout, no graph, DoRA not supported (its norm term is per adapter, not per row).
 ///
-/// SGMV by grouping: `route` turns the rows into, per adapter, runs of consecutive rows (one run per adapter when
-/// the owner keeps each adapter's rows together), once per forward. Each layer then does, per run, two GEMMs on the
-/// rows in place — shrink x·Aᵀ into a scratch buffer, expand ·Bᵀ accumulated straight into y — with no gather,
-/// scatter or allocation. A forward whose rows name no adapter costs nothing beyond the base product.
+/// A request is either one batch row (decode: rows of one token each) or, with `tokens`, a span of consecutive
+/// tokens of the flattened (B·T) input (several prompts packed into one row for a single prompt pass).
+///
+/// SGMV by grouping: `route` turns the entries into, per adapter, runs of consecutive entries with one weight (one
+/// run per adapter when the owner keeps each adapter's requests together), once per forward. Each layer then does,
+/// per run, a shrink x·Aᵀ into a scratch buffer and an expand ·Bᵀ accumulated straight into y, in place, with no
+/// gather or scatter. A forward whose entries name no adapter costs nothing beyond the base product.
 public final class LoRARowRouting {
-    /// Consecutive batch rows [start, start + count) that use one adapter, with each row's request weight.
+    /// Consecutive entries [start, start + count) that use one adapter at one weight.
     public struct Run: Equatable {
         public var start: Int
         public var count: Int
-        /// One weight per row of the run (the request's `scale`; 1 = as trained).
-        public var weights: [Float]
-        /// All weights equal: the expand GEMM takes it as alpha and the scratch rows need no scaling.
-        var uniform: Float? { weights.allSatisfy { $0 == weights[0] } ? weights[0] : nil }
+        /// The requests' `scale` (1 = as trained); it becomes the expand's alpha with the adapter's scaling.
+        public var weight: Float
     }
 
-    /// For each batch row, the adapters (by name) and the request's weight for each, as last routed.
+    /// For each entry (request), the adapters (by internal name) and the request's weight for each, as last routed.
     public private(set) var rows: [[(adapter: String, weight: Float)]] = []
-    /// Per adapter, in first-use order, the runs of rows that use it.
+    /// Token offsets of the entries in the flattened input (entries + 1 of them); nil: entry i is batch row i.
+    public private(set) var offsets: [Int]?
+    /// Per adapter, in first-use order, the runs of entries that use it.
     public private(set) var plan: [(adapter: String, runs: [Run])] = []
-    /// The units of work of every layer, split over the cores: (index into `plan`, run, rows of it).
-    private(set) var pieces: [(adapter: Int, run: Run, rows: Range<Int>)] = []
-    /// Some row uses several adapters (stacked): pieces may then add into the same rows and must run in turn.
+    /// Some entry uses several adapters (stacked): their deltas add into the same tokens and must run in turn.
     private(set) var stacked = false
-    /// Growing scratch for the shrink products (rows × rank), reused by every layer and step.
+    /// Growing scratch for the shrink products (tokens × rank), reused by every layer and step.
     private var scratch = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var scratchCapacity = 0
 
+    /// PROFILE (temporary)
+    public var deltaNanos: UInt64 = 0
     public init() {}
     deinit { scratch.deallocate() }
 
-    /// Sets the adapters of each batch row for the next forward (weight-0 entries are dropped).
-    public func route(_ rows: [[(adapter: String, weight: Float)]]) {
+    /// Sets the adapters of each request for the next forward (weight-0 entries are dropped). `tokens`: how many
+    /// consecutive tokens of the flattened input each request has (packed prompts); nil: one batch row each.
+    public func route(_ rows: [[(adapter: String, weight: Float)]], tokens: [Int]? = nil) {
+        precondition(tokens == nil || tokens!.count == rows.count, "routing: \(tokens!.count) token counts for \(rows.count) requests")
         self.rows = rows
+        offsets = tokens.map { counts in counts.reduce(into: [0]) { $0.append($0.last! + $1) } }
         var plan: [(adapter: String, runs: [Run])] = []
         var index: [String: Int] = [:]
         for (row, list) in rows.enumerated() {
@@ -49,26 +55,15 @@ public final class LoRARowRouting {
                     index[name] = i
                     plan.append((name, []))
                 }
-                if let last = plan[i].runs.last, last.start + last.count == row {
+                if let last = plan[i].runs.last, last.start + last.count == row, last.weight == weight {
                     plan[i].runs[plan[i].runs.count - 1].count += 1
-                    plan[i].runs[plan[i].runs.count - 1].weights.append(weight)
                 } else {
-                    plan[i].runs.append(Run(start: row, count: 1, weights: [weight]))
+                    plan[i].runs.append(Run(start: row, count: 1, weight: weight))
                 }
             }
         }
         self.plan = plan
         stacked = rows.contains { $0.filter { $0.weight != 0 }.count > 1 }
-        var pieces: [(adapter: Int, run: Run, rows: Range<Int>)] = []
-        for (i, entry) in plan.enumerated() {
-            for run in entry.runs { pieces.append((i, run, 0..<run.count)) }
-        }
-        // One run alone (a batch of one adapter) is halved so that both cores share it.
-        if pieces.count == 1, pieces[0].run.count > 1, Parallel.cores > 1 {
-            let (i, run) = (pieces[0].adapter, pieces[0].run)
-            pieces = [(i, run, 0..<(run.count / 2)), (i, run, (run.count / 2)..<run.count)]
-        }
-        self.pieces = pieces
     }
 
     /// Scratch for `count` floats, valid until the next call (engine thread only).
@@ -80,19 +75,53 @@ public final class LoRARowRouting {
         }
         return scratch
     }
+
+    /// One unit of a layer's work: the tokens [tokens) of one adapter's run, at one weight.
+    struct Piece { var adapter: Int; var tokens: Range<Int>; var weight: Float }
+
+    /// The runs as token ranges for an input of `tokenCount` tokens in `batch` rows; a lone large run is halved so
+    /// that both cores share it.
+    func pieces(tokenCount: Int, batch: Int) -> [Piece] {
+        let start: (Int) -> Int
+        if let offsets, offsets.last != tokenCount && tokenCount == rows.count {
+            start = { $0 }  // one token per request: the lm_head over each packed prompt's last position
+        } else if let offsets {
+            precondition(offsets.last == tokenCount, "LoRA routing covers \(offsets.last!) tokens of an input of \(tokenCount)")
+            start = { offsets[$0] }
+        } else {
+            precondition(rows.count == batch, "LoRA routing has \(rows.count) rows for a batch of \(batch)")
+            let perRow = tokenCount / batch
+            start = { $0 * perRow }
+        }
+        var pieces: [Piece] = []
+        for (i, entry) in plan.enumerated() {
+            for run in entry.runs { pieces.append(Piece(adapter: i, tokens: start(run.start)..<start(run.start + run.count), weight: run.weight)) }
+        }
+        if pieces.count == 1, pieces[0].tokens.count >= 2 * LoRALinear.smallTokens, Parallel.cores > 1 {
+            let (p, mid) = (pieces[0], (pieces[0].tokens.lowerBound + pieces[0].tokens.upperBound) / 2)
+            pieces = [Piece(adapter: p.adapter, tokens: p.tokens.lowerBound..<mid, weight: p.weight),
+                      Piece(adapter: p.adapter, tokens: mid..<p.tokens.upperBound, weight: p.weight)]
+        }
+        return pieces
+    }
 }
 
 extension LoRALinear {
+    /// Pieces of at most this many tokens stay on the calling core (the hand-off would cost more than the work).
+    static let smallTokens = 16
+
     /// y (B, T, out) += the routed adapters' deltas of x (B, T, in); see `LoRARowRouting`.
-    /// Per piece of r rows × T tokens (n = r·T) of one adapter: s (n, rank) = x_rows (n, in) · Aᵀ; s *= weight ·
-    /// scaling per row (skipped when uniform: it becomes alpha); y_rows (n, out) += s · Bᵀ. Pieces run on separate
-    /// cores (each GEMM single-threaded) unless a stacked row makes two of them add into the same rows.
+    /// Per piece of n tokens of one adapter: s (n, rank) = x (n, in) · Aᵀ; y (n, out) += weight · scaling · s · Bᵀ.
+    /// The products are loops over contiguous rows rather than GEMM calls: with ranks of 8–64 and a few tokens per
+    /// adapter they are tiny, and the GEMM backend's per-call setup (and its thread team) cost more than the
+    /// arithmetic — two calls per adapter per layer, every decode step. Large pieces (prompt passes) are spread
+    /// over the cores unless a stacked entry makes two of them add into the same tokens.
     func addRoutedDeltas(_ x: Tensor, into y: Tensor, routing: LoRARowRouting) {
-        guard !routing.pieces.isEmpty else { return }
-        let batch = x.shape[0]
-        precondition(routing.rows.count == batch, "LoRA routing has \(routing.rows.count) rows for a batch of \(batch)")
+        guard !routing.plan.isEmpty else { return }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer { routing.deltaNanos += DispatchTime.now().uptimeNanoseconds - t0 }
         let (din, dout) = (inFeatures, outFeatures)
-        let perRow = x.count / (batch * din)  // tokens per batch row
+        let tokenCount = x.count / din
         // The adapters of this layer, once per forward of the layer (nil: the adapter does not target it).
         let weights: [(a: Tensor, b: Tensor, scaling: Float)?] = routing.plan.map { entry in
             guard let adapter = adapters[entry.adapter] else { return nil }
@@ -101,32 +130,116 @@ extension LoRALinear {
         }
         let maxRank = weights.reduce(0) { max($0, $1?.a.shape[0] ?? 0) }
         guard maxRank > 0 else { return }
-        // Row i's scratch is at i·T·maxRank: pieces on different rows never share it.
-        let scratch = routing.scratch(batch * perRow * maxRank)
-        let pieces = routing.pieces
-        func run(_ p: Int) {
-            let (index, run, part) = pieces[p]
-            guard let (a, b, scaling) = weights[index] else { return }
+        let pieces = routing.pieces(tokenCount: tokenCount, batch: x.shape[0])
+        // Token t's scratch is at t·maxRank: pieces on different tokens never share it.
+        let scratch = routing.scratch(tokenCount * maxRank)
+        func run(_ piece: LoRARowRouting.Piece) {
+            guard let (a, b, scaling) = weights[piece.adapter] else { return }
             let rank = a.shape[0]
-            let first = run.start + part.lowerBound, n = part.count * perRow
-            let xs = x.data + first * perRow * din, ys = y.data + first * perRow * dout
-            let s = scratch + first * perRow * maxRank
-            GEMM.sgemm(transB: true, m: n, n: rank, k: din, a: xs, lda: din, b: a.data, ldb: din, c: s, ldc: rank)
-            var alpha = scaling
-            if let w = run.uniform { alpha *= w } else {
-                for i in part {
-                    let w = run.weights[i], rowScratch = s + (i - part.lowerBound) * perRow * rank
-                    for j in 0..<(perRow * rank) { rowScratch[j] *= w }
-                }
-            }
-            GEMM.sgemm(transB: true, m: n, n: dout, k: rank, alpha: alpha, a: s, lda: rank, b: b.data, ldb: rank,
-                       beta: 1, c: ys, ldc: dout)
+            let (first, n) = (piece.tokens.lowerBound, piece.tokens.count)
+            let s = scratch + first * maxRank
+            Self.shrink(x.data + first * din, a.data, into: s, rows: n, inFeatures: din, rank: rank)
+            Self.expand(s, b.data, alpha: scaling * piece.weight, into: y.data + first * dout, rows: n, outFeatures: dout, rank: rank)
         }
-        if routing.stacked || pieces.count == 1 {
-            for p in pieces.indices { run(p) }
+        if routing.stacked || pieces.count == 1 || pieces.allSatisfy({ $0.tokens.count <= Self.smallTokens }) {
+            for piece in pieces { run(piece) }
         } else {
-            // A high cost per piece: always one chunk per core (each chunk's GEMMs run single-threaded).
-            Parallel.forEachChunk(pieces.count, costPerItem: 1 << 20) { range in for p in range { run(p) } }
+            Parallel.forEachChunk(pieces.count, costPerItem: 1 << 20) { range in for p in range { run(pieces[p]) } }
         }
+    }
+
+    /// s (rows, rank) = x (rows, in) · Aᵀ with A (rank, in): dot products of contiguous rows, four x rows per
+    /// pass over each row of A.
+    static func shrink(_ x: UnsafePointer<Float>, _ a: UnsafePointer<Float>, into s: UnsafeMutablePointer<Float>,
+                       rows: Int, inFeatures din: Int, rank: Int) {
+        var i = 0
+        while i + 4 <= rows {
+            for r in 0..<rank {
+                let d = dot4(a + r * din, x + i * din, din)
+                s[i * rank + r] = d.0
+                s[(i + 1) * rank + r] = d.1
+                s[(i + 2) * rank + r] = d.2
+                s[(i + 3) * rank + r] = d.3
+            }
+            i += 4
+        }
+        while i < rows {
+            for r in 0..<rank { s[i * rank + r] = dot(x + i * din, a + r * din, din) }
+            i += 1
+        }
+    }
+
+    /// y (rows, out) += alpha · s (rows, rank) · Bᵀ with B (out, rank). A few rows: one rank-long dot product per
+    /// output, B read once for all rows. More: Bᵀ is laid out once (rank, out) so that each row's outputs are
+    /// vector multiply-adds of its rank scalars with contiguous rows of Bᵀ.
+    static func expand(_ s: UnsafePointer<Float>, _ b: UnsafePointer<Float>, alpha: Float, into y: UnsafeMutablePointer<Float>,
+                       rows: Int, outFeatures dout: Int, rank: Int) {
+        if rows <= 4 {
+            for o in 0..<dout {
+                let bo = b + o * rank
+                for i in 0..<rows { y[i * dout + o] += alpha * dot(s + i * rank, bo, rank) }
+            }
+            return
+        }
+        let bt = UnsafeMutablePointer<Float>.allocate(capacity: rank * dout)
+        defer { bt.deallocate() }
+        for o in 0..<dout { for r in 0..<rank { bt[r * dout + o] = b[o * rank + r] } }
+        let vectorEnd = dout - dout % 8
+        for i in 0..<rows {
+            let si = s + i * rank, yi = y + i * dout
+            var o = 0
+            while o < vectorEnd {
+                var acc = SIMD8<Float>()
+                for r in 0..<rank { acc += si[r] * UnsafeRawPointer(bt + r * dout + o).loadUnaligned(as: SIMD8<Float>.self) }
+                let yp = UnsafeMutableRawPointer(yi + o)
+                yp.storeBytes(of: yp.loadUnaligned(as: SIMD8<Float>.self) + alpha * acc, as: SIMD8<Float>.self)
+                o += 8
+            }
+            while o < dout {
+                var acc: Float = 0
+                for r in 0..<rank { acc += si[r] * bt[r * dout + o] }
+                yi[o] += alpha * acc
+                o += 1
+            }
+        }
+    }
+
+    @inline(__always)
+    static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+    @inline(__always)
+    static func dot(_ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        var k = 0
+        while k + 16 <= n {
+            acc0 += load8(p + k) * load8(q + k)
+            acc1 += load8(p + k + 8) * load8(q + k + 8)
+            k += 16
+        }
+        if k + 8 <= n { acc0 += load8(p + k) * load8(q + k); k += 8 }
+        var sum = (acc0 + acc1).sum()
+        while k < n { sum += p[k] * q[k]; k += 1 }
+        return sum
+    }
+
+    /// Four dot products of `a` with four consecutive rows of `x` (row stride n), reading `a` once.
+    @inline(__always)
+    static func dot4(_ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) -> (Float, Float, Float, Float) {
+        var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+        var k = 0
+        while k + 8 <= n {
+            let av = load8(a + k)
+            c0 += av * load8(x + k)
+            c1 += av * load8(x + n + k)
+            c2 += av * load8(x + 2 * n + k)
+            c3 += av * load8(x + 3 * n + k)
+            k += 8
+        }
+        var r = (c0.sum(), c1.sum(), c2.sum(), c3.sum())
+        while k < n {
+            r.0 += a[k] * x[k]; r.1 += a[k] * x[n + k]; r.2 += a[k] * x[2 * n + k]; r.3 += a[k] * x[3 * n + k]
+            k += 1
+        }
+        return r
     }
 }

@@ -40,6 +40,8 @@ final class InferenceEngine: @unchecked Sendable {
     private var batch: KVCache?
     private var batchWidth = 0
     private var batchDirty = false
+    struct Prof { var admit: UInt64 = 0, admits = 0, decode: UInt64 = 0, steps = 0, rows = 0, forward: UInt64 = 0, rebuild: UInt64 = 0, sample: UInt64 = 0, loraDecode: UInt64 = 0, kvDecode: UInt64 = 0 }
+    var prof = Prof()
 
     init(loaded: LoadedModel, options: ServeOptions, catalog: AdapterCatalog, metrics: ServeMetrics) throws {
         self.loaded = loaded
@@ -132,16 +134,65 @@ final class InferenceEngine: @unchecked Sendable {
 
             for command in work { command() }
             GradMode.withoutGrad {
-                for job in admitted { admit(job) }
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                admit(admitted)
+                let t1 = DispatchTime.now().uptimeNanoseconds
                 dropCancelled()
                 if !active.isEmpty { decodeStep() }
+                let t2 = DispatchTime.now().uptimeNanoseconds
+                prof.admit += t1 - t0; prof.admits += admitted.count
+                if !active.isEmpty || t2 - t1 > 1000 { prof.decode += t2 - t1; prof.steps += 1; prof.rows += active.count }
+                if prof.steps % 40 == 0 && ProcessInfo.processInfo.environment["LORAKIT_SERVE_PROFILE"] != nil {
+                    func ms(_ x: UInt64) -> String { String(format: "%.1f", Double(x) / 1e6) }
+                    FileHandle.standardError.write(Data("profile: admits \(prof.admits) \(ms(prof.admit)) ms; steps \(prof.steps) rows \(prof.rows) decode \(ms(prof.decode)) ms (forward \(ms(prof.forward)), rebuild \(ms(prof.rebuild)), sample \(ms(prof.sample)), lora \(ms(routing.deltaNanos)); in decode: lora \(ms(prof.loraDecode)))\n".utf8))
+                }
             }
             metrics.batchSize.set(Double(active.count))
         }
     }
 
-    private func admit(_ job: GenerationJob) {
-        if job.cancelled { job.events.finish(); return }
+    /// A request checked and ready for its prompt pass (its adapters are referenced).
+    private struct Prepared {
+        var job: GenerationJob
+        var ids: [(adapter: String, weight: Float)]
+        var prompt: [Int]
+        var maxTokens: Int
+        var key: String { ids.map(\.adapter).joined(separator: "\u{1}") }
+    }
+
+    /// Most prompt tokens packed into one prompt pass (a longer prompt runs alone): bounds the time running
+    /// requests wait for their next token while newcomers' prompts are read.
+    static let packTokens = 512
+
+    /// Admits newly arrived requests: their prompts go through the model packed into one row (each prompt its own
+    /// segment with positions from 0, so no prompt sees another), with logits at each prompt's last token only;
+    /// each request then owns its slice of the keys/values until it joins the batch. A request whose prompt or
+    /// adapters fail is answered with the error and the others go on.
+    private func admit(_ jobs: [GenerationJob]) {
+        var ready: [Prepared] = []
+        for job in jobs { if let p = prepare(job) { ready.append(p) } }
+        // One adapter's prompts side by side: each LoRA layer then runs one shrink and one expand per adapter.
+        ready = ready.enumerated().sorted { l, r in
+            let (a, b) = (l.element.key, r.element.key)
+            return a != b ? a < b : l.offset < r.offset
+        }.map(\.element)
+        // Packing needs positions and segment ids honoured, which the decoder scaffold does.
+        let packs = loaded.model is DecoderModel
+        var pass: [Prepared] = []
+        var tokens = 0
+        for p in ready {
+            if !pass.isEmpty && (!packs || tokens + p.prompt.count > Self.packTokens) {
+                prefill(pass)
+                (pass, tokens) = ([], 0)
+            }
+            pass.append(p)
+            tokens += p.prompt.count
+        }
+        if !pass.isEmpty { prefill(pass) }
+    }
+
+    private func prepare(_ job: GenerationJob) -> Prepared? {
+        if job.cancelled { job.events.finish(); return nil }
         var acquired: [String] = []
         do {
             var ids: [(adapter: String, weight: Float)] = []
@@ -157,23 +208,47 @@ final class InferenceEngine: @unchecked Sendable {
                 throw ServeError.badRequest("This model's maximum context length is \(contextLength) tokens. However, you requested \(prompt.count + maxTokens) tokens (\(prompt.count) in the messages, \(maxTokens) in the completion). Please reduce the length of the messages or completion.",
                                             param: "max_tokens", code: "context_length_exceeded")
             }
-            let cache = KVCache(layers: layers)
-            routing.route([ids])
-            let logits = loaded.model.forward(ModelInput(inputIDs: IntTensor(prompt, shape: [1, prompt.count]), cache: cache))
-            let seq = ActiveSequence(job: job, adapterIDs: ids, promptTokens: prompt.count, maxTokens: maxTokens,
-                                     tokenizer: tokenizer, cache: cache)
-            metrics.promptTokens.increment(by: Int64(prompt.count))
-            let v = logits.lastDim
-            let token = seq.sampler.next(UnsafeBufferPointer(start: logits.data + (prompt.count - 1) * v, count: v))
-            if let reason = seq.accept(token, stopTokens: stopTokens) { finish(seq, reason) } else {
-                active.append(seq)
-                batchDirty = true
-            }
+            return Prepared(job: job, ids: ids, prompt: prompt, maxTokens: maxTokens)
         } catch {
             for id in acquired { release(id) }
             let e = error as? ServeError ?? ServeError(status: 500, "\(error)", type: "server_error")
             job.events.yield(.failed(e))
             job.events.finish()
+            return nil
+        }
+    }
+
+    /// One forward over the prompts of `pass` packed into one row; samples each one's first token.
+    private func prefill(_ pass: [Prepared]) {
+        let counts = pass.map(\.prompt.count)
+        let offsets = counts.reduce(into: [0]) { $0.append($0.last! + $1) }
+        let total = offsets.last!
+        let ends = pass.indices.map { offsets[$0 + 1] - 1 }
+        let cache = KVCache(layers: layers)
+        var input = ModelInput(inputIDs: IntTensor(pass.flatMap(\.prompt), shape: [1, total]), cache: cache, logitRows: ends)
+        if pass.count > 1 {
+            input.positionIDs = IntTensor(counts.flatMap { 0..<$0 }, shape: [1, total])
+            input.segmentIDs = IntTensor(counts.enumerated().flatMap { i, n in Array(repeating: i, count: n) }, shape: [1, total])
+        }
+        routing.route(pass.map(\.ids), tokens: counts)
+        let p0 = DispatchTime.now().uptimeNanoseconds, l0 = routing.deltaNanos
+        let logits = loaded.model.forward(input)
+        if ProcessInfo.processInfo.environment["LORAKIT_SERVE_PROFILE"] != nil {
+            FileHandle.standardError.write(Data("prefill: \(pass.count) prompts \(total) tokens \(String(format: "%.1f", Double(DispatchTime.now().uptimeNanoseconds - p0) / 1e6)) ms, lora \(String(format: "%.1f", Double(routing.deltaNanos - l0) / 1e6)) ms\n".utf8))
+        }
+        let v = logits.lastDim
+        for (i, p) in pass.enumerated() {
+            let own = pass.count == 1 ? cache : cache.slice(positions: offsets[i]..<offsets[i + 1])
+            let seq = ActiveSequence(job: p.job, adapterIDs: p.ids, promptTokens: p.prompt.count, maxTokens: p.maxTokens,
+                                     tokenizer: tokenizer, cache: own)
+            metrics.promptTokens.increment(by: Int64(p.prompt.count))
+            // (count, vocab) from a model that honours logitRows, else (1, T, vocab).
+            let row = logits.rank == 2 ? logits.data + i * v : logits.data + ends[i] * v
+            let token = seq.sampler.next(UnsafeBufferPointer(start: row, count: v))
+            if let reason = seq.accept(token, stopTokens: stopTokens) { finish(seq, reason) } else {
+                active.append(seq)
+                batchDirty = true
+            }
         }
     }
 
@@ -217,7 +292,9 @@ final class InferenceEngine: @unchecked Sendable {
     /// One token for every running request: inputs (B, 1), the batch cache left-padded to a common width with a
     /// key mask hiding each row's padding, positions per row.
     private func decodeStep() {
+        let r0 = DispatchTime.now().uptimeNanoseconds
         if batchDirty { rebuildBatch() }
+        prof.rebuild += DispatchTime.now().uptimeNanoseconds - r0
         let b = active.count
         var mask: [Int32] = []
         mask.reserveCapacity(b * (batchWidth + 1))
@@ -229,7 +306,13 @@ final class InferenceEngine: @unchecked Sendable {
                                positionIDs: IntTensor(active.map(\.length), shape: [b, 1]), cache: batch)
         routing.route(active.map(\.adapterIDs))
         metrics.stepBatchSize.record(Double(b))
+        let f0 = DispatchTime.now().uptimeNanoseconds
+        let l0 = routing.deltaNanos
         let logits = loaded.model.forward(input)
+        let f1 = DispatchTime.now().uptimeNanoseconds
+        prof.loraDecode += routing.deltaNanos - l0
+        prof.forward += f1 - f0
+        defer { prof.sample += DispatchTime.now().uptimeNanoseconds - f1 }
         batchWidth += 1
         let v = logits.lastDim
         var done: [(ActiveSequence, String)] = []

@@ -135,7 +135,11 @@ public final class DecoderModel: Module, ArchitectureModel, GradientCheckpointab
         let h = hiddenStates(input)
         switch head {
         case .causalLM:
-            return linear(layout.outputHead)(h)
+            guard let rows = input.logitRows else { return linear(layout.outputHead)(h) }
+            let (b, t) = (input.batchSize, input.length)
+            precondition(rows.allSatisfy { (0..<(b * t)).contains($0) }, "logitRows \(rows) outside the \(b)×\(t) input")
+            let flat = h.reshaped([b * t, h.lastDim])
+            return linear(layout.outputHead)(concatRows(rows.map { flat.rows($0..<($0 + 1)) }))
         case .sequenceClassification:
             // transformers' …ForSequenceClassification: the rightmost token that is not pad_token_id, or the last.
             return linear(layout.classificationHead)(h.gatherRows(input.lastTokenIndices(padTokenID: settings.padTokenID)))
