@@ -71,8 +71,13 @@ public final class KVCache {
         keyBuffers = Array(repeating: nil, count: layers)
         valueBuffers = Array(repeating: nil, count: layers)
     }
+    /// Set by an owner that lays several rows out with room to grow (a server's batch): keys/values are then
+    /// (B, capacity, Hkv, D) buffers whose first `filledLength` positions are written. `append` writes each row's
+    /// new positions there in place and returns the whole buffers, so the forward's attention_mask must span the
+    /// capacity and hide every position not written yet; the owner advances `filledLength` after the forward.
+    public var filledLength: Int?
     /// Positions already stored.
-    public var length: Int { keys.first??.shape[1] ?? 0 }
+    public var length: Int { filledLength ?? keys.first??.shape[1] ?? 0 }
 }
 
 /// A model built by a plugin: a module tree with Hugging Face names plus a forward pass.

@@ -9,6 +9,8 @@ extension ModelInput {
     /// The (B, past + T) key mask for attention: the given attention_mask when it already spans the cached
     /// positions, else ones for the past followed by the mask of the new tokens. nil when nothing is padded.
     public func keyPaddingMask(pastLength past: Int) -> IntTensor? {
+        // A cache with room to grow: the mask spans its whole capacity (see `KVCache.filledLength`).
+        if let cache, cache.filledLength != nil, let mask = attentionMask, mask.shape[1] == cache.keys.first??.shape[1] { return mask }
         guard let mask = attentionMask, mask.values.contains(0) else { return nil }
         let (b, width) = (mask.shape[0], mask.shape[1])
         if width == past + length || past == 0 { return mask }
@@ -35,6 +37,17 @@ extension KVCache {
         // A cache sized too small (a caller that counted layers another way) grows instead of trapping.
         while keys.count <= layer { keys.append(nil); values.append(nil) }
         while keyBuffers.count < keys.count { keyBuffers.append(nil); valueBuffers.append(nil) }
+        if let filled = filledLength, let allK = keys[layer], let allV = values[layer] {
+            let (b, capacity, t) = (allK.shape[0], allK.shape[1], k.shape[1])
+            precondition(k.shape[0] == b && filled + t <= capacity && allV.shape == allK.shape,
+                         "KV cache of \(allK.shape) with \(filled) filled cannot take \(k.shape)")
+            let inner = k.count / (b * t)
+            for row in 0..<b {
+                (allK.data + (row * capacity + filled) * inner).update(from: k.data + row * t * inner, count: t * inner)
+                (allV.data + (row * capacity + filled) * inner).update(from: v.data + row * t * inner, count: t * inner)
+            }
+            return (allK, allV)
+        }
         let allK = Self.extend(keys[layer], with: k, buffer: &keyBuffers[layer])
         let allV = Self.extend(values[layer], with: v, buffer: &valueBuffers[layer])
         keys[layer] = allK

@@ -34,8 +34,6 @@ public final class LoRARowRouting {
     private var scratch = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var scratchCapacity = 0
 
-    /// PROFILE (temporary)
-    public var deltaNanos: UInt64 = 0
     public init() {}
     deinit { scratch.deallocate() }
 
@@ -118,8 +116,6 @@ extension LoRALinear {
     /// over the cores unless a stacked entry makes two of them add into the same tokens.
     func addRoutedDeltas(_ x: Tensor, into y: Tensor, routing: LoRARowRouting) {
         guard !routing.plan.isEmpty else { return }
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        defer { routing.deltaNanos += DispatchTime.now().uptimeNanoseconds - t0 }
         let (din, dout) = (inFeatures, outFeatures)
         let tokenCount = x.count / din
         // The adapters of this layer, once per forward of the layer (nil: the adapter does not target it).

@@ -3,10 +3,12 @@ import LoRAKit
 
 /// Continuous batching over one base model and many LoRA adapters, on one thread that owns the model.
 ///
-/// Each loop: run admin commands (adapter load/unload) between steps, admit waiting requests (each one's prompt
-/// pass runs alone into its own KV cache), then one decode step for every running request at once: one forward
-/// over all rows, so each base projection is one GEMM over the batch, while each LoRA layer adds every adapter's
-/// delta to its own rows only (`LoRARowRouting`). A request that arrives mid-generation joins at the next step.
+/// Each loop: run admin commands (adapter load/unload) between steps, admit waiting requests (their prompts packed
+/// into one prompt pass, logits at each prompt's last token only, each prompt keeping its slice of the keys and
+/// values), then one decode step for every running request at once: one forward over all rows, so each base
+/// projection is one GEMM over the batch, while each LoRA layer adds every adapter's delta to its own rows only
+/// (`LoRARowRouting`). The batch's KV cache has room to grow, so a step writes its token in place. A request that
+/// arrives mid-generation joins at the next step.
 final class InferenceEngine: @unchecked Sendable {
     let loaded: LoadedModel
     let tokenizer: any Tokenizer
@@ -39,9 +41,9 @@ final class InferenceEngine: @unchecked Sendable {
     private var active: [ActiveSequence] = []
     private var batch: KVCache?
     private var batchWidth = 0
+    /// Positions each row of the batch cache has room for (≥ batchWidth + 1 before a step).
+    private var batchCapacity = 0
     private var batchDirty = false
-    struct Prof { var admit: UInt64 = 0, admits = 0, decode: UInt64 = 0, steps = 0, rows = 0, forward: UInt64 = 0, rebuild: UInt64 = 0, sample: UInt64 = 0, loraDecode: UInt64 = 0, kvDecode: UInt64 = 0 }
-    var prof = Prof()
 
     init(loaded: LoadedModel, options: ServeOptions, catalog: AdapterCatalog, metrics: ServeMetrics) throws {
         self.loaded = loaded
@@ -134,18 +136,9 @@ final class InferenceEngine: @unchecked Sendable {
 
             for command in work { command() }
             GradMode.withoutGrad {
-                let t0 = DispatchTime.now().uptimeNanoseconds
                 admit(admitted)
-                let t1 = DispatchTime.now().uptimeNanoseconds
                 dropCancelled()
                 if !active.isEmpty { decodeStep() }
-                let t2 = DispatchTime.now().uptimeNanoseconds
-                prof.admit += t1 - t0; prof.admits += admitted.count
-                if !active.isEmpty || t2 - t1 > 1000 { prof.decode += t2 - t1; prof.steps += 1; prof.rows += active.count }
-                if prof.steps % 40 == 0 && ProcessInfo.processInfo.environment["LORAKIT_SERVE_PROFILE"] != nil {
-                    func ms(_ x: UInt64) -> String { String(format: "%.1f", Double(x) / 1e6) }
-                    FileHandle.standardError.write(Data("profile: admits \(prof.admits) \(ms(prof.admit)) ms; steps \(prof.steps) rows \(prof.rows) decode \(ms(prof.decode)) ms (forward \(ms(prof.forward)), rebuild \(ms(prof.rebuild)), sample \(ms(prof.sample)), lora \(ms(routing.deltaNanos)); in decode: lora \(ms(prof.loraDecode)))\n".utf8))
-                }
             }
             metrics.batchSize.set(Double(active.count))
         }
@@ -231,11 +224,7 @@ final class InferenceEngine: @unchecked Sendable {
             input.segmentIDs = IntTensor(counts.enumerated().flatMap { i, n in Array(repeating: i, count: n) }, shape: [1, total])
         }
         routing.route(pass.map(\.ids), tokens: counts)
-        let p0 = DispatchTime.now().uptimeNanoseconds, l0 = routing.deltaNanos
         let logits = loaded.model.forward(input)
-        if ProcessInfo.processInfo.environment["LORAKIT_SERVE_PROFILE"] != nil {
-            FileHandle.standardError.write(Data("prefill: \(pass.count) prompts \(total) tokens \(String(format: "%.1f", Double(DispatchTime.now().uptimeNanoseconds - p0) / 1e6)) ms, lora \(String(format: "%.1f", Double(routing.deltaNanos - l0) / 1e6)) ms\n".utf8))
-        }
         let v = logits.lastDim
         for (i, p) in pass.enumerated() {
             let own = pass.count == 1 ? cache : cache.slice(positions: offsets[i]..<offsets[i + 1])
@@ -292,28 +281,22 @@ final class InferenceEngine: @unchecked Sendable {
     /// One token for every running request: inputs (B, 1), the batch cache left-padded to a common width with a
     /// key mask hiding each row's padding, positions per row.
     private func decodeStep() {
-        let r0 = DispatchTime.now().uptimeNanoseconds
-        if batchDirty { rebuildBatch() }
-        prof.rebuild += DispatchTime.now().uptimeNanoseconds - r0
+        if batchDirty || batchWidth + 1 > batchCapacity { rebuildBatch() }
         let b = active.count
         var mask: [Int32] = []
-        mask.reserveCapacity(b * (batchWidth + 1))
+        mask.reserveCapacity(b * batchCapacity)
         for seq in active {
             mask += Array(repeating: 0, count: batchWidth - seq.length) + Array(repeating: 1, count: seq.length + 1)
+                + Array(repeating: 0, count: batchCapacity - batchWidth - 1)
         }
         let input = ModelInput(inputIDs: IntTensor(active.map(\.lastToken), shape: [b, 1]),
-                               attentionMask: IntTensor(mask, shape: [b, batchWidth + 1]),
+                               attentionMask: IntTensor(mask, shape: [b, batchCapacity]),
                                positionIDs: IntTensor(active.map(\.length), shape: [b, 1]), cache: batch)
         routing.route(active.map(\.adapterIDs))
         metrics.stepBatchSize.record(Double(b))
-        let f0 = DispatchTime.now().uptimeNanoseconds
-        let l0 = routing.deltaNanos
         let logits = loaded.model.forward(input)
-        let f1 = DispatchTime.now().uptimeNanoseconds
-        prof.loraDecode += routing.deltaNanos - l0
-        prof.forward += f1 - f0
-        defer { prof.sample += DispatchTime.now().uptimeNanoseconds - f1 }
         batchWidth += 1
+        batch!.filledLength = batchWidth
         let v = logits.lastDim
         var done: [(ActiveSequence, String)] = []
         for (row, seq) in active.enumerated() {
@@ -329,15 +312,18 @@ final class InferenceEngine: @unchecked Sendable {
         }
     }
 
-    /// Lays every running request's keys/values out as rows of one cache, right-aligned to the longest.
+    /// Lays every running request's keys/values out as rows of one cache, right-aligned to the longest, with room
+    /// for as many new positions again (at least 64): each decode step then writes its token in place
+    /// (`KVCache.filledLength`), and the cache is laid out again only when the batch changes or the room is used up.
     private func rebuildBatch() {
-        guard !active.isEmpty else { batch = nil; batchWidth = 0; batchDirty = false; return }
-        // Rows of one adapter side by side: each LoRA layer then runs one shrink and one expand GEMM per adapter.
+        guard !active.isEmpty else { batch = nil; batchWidth = 0; batchCapacity = 0; batchDirty = false; return }
+        // Rows of one adapter side by side: each LoRA layer then runs one shrink and one expand per adapter.
         active = active.enumerated().sorted { l, r in
             let (a, b) = (l.element.routingKey, r.element.routingKey)
             return a != b ? a < b : l.offset < r.offset
         }.map(\.element)
         let width = active.map(\.length).max()!
+        let capacity = min(width + max(64, width), contextLength)
         let fresh = KVCache(layers: layers)
         for layer in 0..<layers {
             for keys in [true, false] {
@@ -348,11 +334,12 @@ final class InferenceEngine: @unchecked Sendable {
                 let sample = source(active[0]).0
                 let (heads, dim) = (sample.shape[2], sample.shape[3])
                 let inner = heads * dim
-                let out = Tensor(zeros: [active.count, width, heads, dim])
+                // Zeros: the attention weighs positions not written yet by 0, and 0 · NaN garbage would be NaN.
+                let out = Tensor(zeros: [active.count, capacity, heads, dim])
                 for (row, seq) in active.enumerated() {
                     let (src, srcRow, start) = source(seq)
                     let srcWidth = src.shape[1]
-                    (out.data + (row * width + width - seq.length) * inner)
+                    (out.data + (row * capacity + width - seq.length) * inner)
                         .update(from: src.data + (srcRow * srcWidth + start) * inner, count: seq.length * inner)
                 }
                 if keys { fresh.keys[layer] = out } else { fresh.values[layer] = out }
@@ -362,8 +349,10 @@ final class InferenceEngine: @unchecked Sendable {
             seq.batchRow = row
             seq.ownCache = nil
         }
+        fresh.filledLength = width
         batch = fresh
         batchWidth = width
+        batchCapacity = capacity
         batchDirty = false
     }
 

@@ -61,6 +61,21 @@ final class ContinuousBatchingTests: XCTestCase {
         XCTAssertNotEqual(alone[0], alone[2])
     }
 
+    /// Prompts of different lengths admitted together go through one packed prompt pass: adapter a's prompt is
+    /// long enough (≥ 32 tokens) that its LoRA products are split over the cores, and each must still give the
+    /// tokens of `lorakit generate --adapter`.
+    func testLongPromptsPackedIntoOnePassGiveTheTokensOfGenerate() async throws {
+        let server = try makeServer()
+        defer { server.drain() }
+        let prompts = ["The quick brown fox jumps over the lazy dog, twice.", "hello there", "1+1=2, 2+2=4, 3+3="]
+        let models = ["a", "b", "tiny"]
+        let outs = try await server.generate(zip(models, prompts).map { .init(model: $0, prompt: $1, maxTokens: 8) })
+        XCTAssertEqual(outs.map(\.peakBatch), [3, 3, 3])
+        for (i, adapter) in [[Self.adapterA], [Self.adapterB], []].enumerated() {
+            XCTAssertEqual(outs[i].tokens, try reference(adapters: adapter, prompt: prompts[i], maxTokens: 8), "request \(i) (\(models[i]))")
+        }
+    }
+
     func testARequestJoiningMidGenerationLeavesBothUnchanged() async throws {
         let server = try makeServer()
         defer { server.drain() }
