@@ -5,9 +5,12 @@ import LoRAKit
 /// chosen positions only, a KV cache that grows in place, prompts packed into one row, and a batch cache with room
 /// to grow under a mask that spans it. Each must give the logits of the plain forward.
 final class ModelPassTests: XCTestCase {
-    override class func setUp() { registerBuiltinArchitectures() }
+    var loaded: LoadedModel!
 
-    let loaded = try! ModelLoader.load(ContinuousBatchingTests.model)
+    override func setUpWithError() throws {
+        registerBuiltinArchitectures()
+        loaded = try ModelLoader.load(ContinuousBatchingTests.model)
+    }
 
     func forward(_ ids: [Int], cache: KVCache? = nil, logitRows: [Int]? = nil) -> Tensor {
         GradMode.withoutGrad { loaded.model.forward(ModelInput(inputIDs: IntTensor(ids, shape: [1, ids.count]), cache: cache, logitRows: logitRows)) }
