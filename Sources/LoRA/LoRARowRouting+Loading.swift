@@ -81,6 +81,7 @@ extension LoRARowRouting {
         for case let layer as LoRALinear in model.namedModules().map(\.module) where layer.adapters[name] != nil {
             layer.deleteAdapter(name)
         }
+        forgetTransposed(name)
     }
 
     /// Tensor `key` of `file` as a new fp32 tensor of `shape`, finite; errors name the file, the tensor and what

@@ -34,8 +34,31 @@ public final class LoRARowRouting {
     private var scratch = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var scratchCapacity = 0
 
+    /// Each routed layer's B (out, rank) laid out as Bᵀ (rank, out), made once per layer and adapter: the expand
+    /// then runs as vector multiply-adds over contiguous outputs (a rank-long dot product per output costs more in
+    /// its horizontal sum than in its arithmetic). Keyed by layer and adapter; the B it was made from is kept, so a
+    /// replaced B (another adapter under the name, or B changed in place by a caller) is noticed by identity.
+    private var transposedB: [ObjectIdentifier: [String: (source: Tensor, transposed: Tensor)]] = [:]
+
     public init() {}
     deinit { scratch.deallocate() }
+
+    /// Bᵀ (rank, out) of `layer`'s adapter `adapter`, whose B is `b` (out, rank) — engine thread only.
+    func transposed(_ b: Tensor, layer: LoRALinear, adapter: String) -> Tensor {
+        let id = ObjectIdentifier(layer)
+        if let cached = transposedB[id]?[adapter], cached.source.storage === b.storage, cached.source.offset == b.offset,
+           cached.source.shape == b.shape { return cached.transposed }
+        let (out, rank) = (b.shape[0], b.shape[1])
+        let t = Tensor(shape: [rank, out], storage: Storage(count: rank * out, zeroed: false))
+        for o in 0..<out { for r in 0..<rank { t.data[r * out + o] = b.data[o * rank + r] } }
+        transposedB[id, default: [:]][adapter] = (b, t)
+        return t
+    }
+
+    /// Forgets the Bᵀ copies of adapter `name` (it was unloaded).
+    func forgetTransposed(_ name: String) {
+        for key in transposedB.keys { transposedB[key]![name] = nil }
+    }
 
     /// Sets the adapters of each request for the next forward (weight-0 entries are dropped). `tokens`: how many
     /// consecutive tokens of the flattened input each request has (packed prompts); nil: one batch row each.
@@ -116,13 +139,19 @@ extension LoRALinear {
     /// over the cores unless a stacked entry makes two of them add into the same tokens.
     func addRoutedDeltas(_ x: Tensor, into y: Tensor, routing: LoRARowRouting) {
         guard !routing.plan.isEmpty else { return }
+        Profiler.measure(.lora) { routedDeltas(x, into: y, routing: routing) }
+    }
+
+    private func routedDeltas(_ x: Tensor, into y: Tensor, routing: LoRARowRouting) {
         let (din, dout) = (inFeatures, outFeatures)
         let tokenCount = x.count / din
         // The adapters of this layer, once per forward of the layer (nil: the adapter does not target it).
-        let weights: [(a: Tensor, b: Tensor, scaling: Float)?] = routing.plan.map { entry in
+        let weights: [(a: Tensor, bt: Tensor, scaling: Float)?] = routing.plan.map { entry in
             guard let adapter = adapters[entry.adapter] else { return nil }
             precondition(!adapter.useDoRA, "per-row routing does not support DoRA adapter '\(entry.adapter)'")
-            return (loraA(entry.adapter).weight, loraB(entry.adapter).weight, adapter.scaling)  // (rank, in), (out, rank)
+            // (rank, in), (rank, out)
+            return (loraA(entry.adapter).weight, routing.transposed(loraB(entry.adapter).weight, layer: self, adapter: entry.adapter),
+                    adapter.scaling)
         }
         let maxRank = weights.reduce(0) { max($0, $1?.a.shape[0] ?? 0) }
         guard maxRank > 0 else { return }
@@ -130,14 +159,16 @@ extension LoRALinear {
         // Token t's scratch is at t·maxRank: pieces on different tokens never share it.
         let scratch = routing.scratch(tokenCount * maxRank)
         func run(_ piece: LoRARowRouting.Piece) {
-            guard let (a, b, scaling) = weights[piece.adapter] else { return }
+            guard let (a, bt, scaling) = weights[piece.adapter] else { return }
             let rank = a.shape[0]
             let (first, n) = (piece.tokens.lowerBound, piece.tokens.count)
             let s = scratch + first * maxRank
             Self.shrink(x.data + first * din, a.data, into: s, rows: n, inFeatures: din, rank: rank)
-            Self.expand(s, b.data, alpha: scaling * piece.weight, into: y.data + first * dout, rows: n, outFeatures: dout, rank: rank)
+            Self.expand(s, bt.data, alpha: scaling * piece.weight, into: y.data + first * dout, rows: n, outFeatures: dout, rank: rank)
         }
         if routing.stacked || pieces.count == 1 || pieces.allSatisfy({ $0.tokens.count <= Self.smallTokens }) {
+            // A decode step's pieces are a few tokens each: measured on 2 cores under load, handing them to the
+            // second core cost more than it saved (the GEMM's idle OpenMP worker is not a free core then).
             for piece in pieces { run(piece) }
         } else {
             Parallel.forEachChunk(pieces.count, costPerItem: 1 << 20) { range in for p in range { run(pieces[p]) } }
@@ -145,7 +176,8 @@ extension LoRALinear {
     }
 
     /// s (rows, rank) = x (rows, in) · Aᵀ with A (rank, in): dot products of contiguous rows, four x rows per
-    /// pass over each row of A.
+    /// pass over each row of A. Every row is summed in the same order whether it goes in a group of four or alone,
+    /// so a request's tokens do not depend on how many others share its adapter.
     static func shrink(_ x: UnsafePointer<Float>, _ a: UnsafePointer<Float>, into s: UnsafeMutablePointer<Float>,
                        rows: Int, inFeatures din: Int, rank: Int) {
         var i = 0
@@ -160,43 +192,35 @@ extension LoRALinear {
             i += 4
         }
         while i < rows {
-            for r in 0..<rank { s[i * rank + r] = dot(x + i * din, a + r * din, din) }
+            for r in 0..<rank { s[i * rank + r] = dot(a + r * din, x + i * din, din) }
             i += 1
         }
     }
 
-    /// y (rows, out) += alpha · s (rows, rank) · Bᵀ with B (out, rank). A few rows: one rank-long dot product per
-    /// output, B read once for all rows. More: Bᵀ is laid out once (rank, out) so that each row's outputs are
-    /// vector multiply-adds of its rank scalars with contiguous rows of Bᵀ.
-    static func expand(_ s: UnsafePointer<Float>, _ b: UnsafePointer<Float>, alpha: Float, into y: UnsafeMutablePointer<Float>,
+    /// y (rows, out) += alpha · s (rows, rank) · Bᵀ, with Bᵀ given as (rank, out): for each block of 16 outputs,
+    /// every row's outputs are rank vector multiply-adds of its rank scalars with contiguous rows of Bᵀ (the
+    /// block of Bᵀ stays in L1 across the rows). Each output sums over r in the same order for any row count.
+    static func expand(_ s: UnsafePointer<Float>, _ bt: UnsafePointer<Float>, alpha: Float, into y: UnsafeMutablePointer<Float>,
                        rows: Int, outFeatures dout: Int, rank: Int) {
-        if rows <= 4 {
-            for o in 0..<dout {
-                let bo = b + o * rank
-                for i in 0..<rows { y[i * dout + o] += alpha * dot(s + i * rank, bo, rank) }
+        let vectorEnd = dout - dout % 16
+        var o = 0
+        while o < vectorEnd {
+            for i in 0..<rows {
+                let si = s + i * rank
+                var acc = SIMD16<Float>()
+                for r in 0..<rank { acc += si[r] * load16(bt + r * dout + o) }
+                let yp = UnsafeMutableRawPointer(y + i * dout + o)
+                yp.storeBytes(of: yp.loadUnaligned(as: SIMD16<Float>.self) + alpha * acc, as: SIMD16<Float>.self)
             }
-            return
+            o += 16
         }
-        let bt = UnsafeMutablePointer<Float>.allocate(capacity: rank * dout)
-        defer { bt.deallocate() }
-        for o in 0..<dout { for r in 0..<rank { bt[r * dout + o] = b[o * rank + r] } }
-        let vectorEnd = dout - dout % 8
-        for i in 0..<rows {
-            let si = s + i * rank, yi = y + i * dout
-            var o = 0
-            while o < vectorEnd {
-                var acc = SIMD8<Float>()
-                for r in 0..<rank { acc += si[r] * UnsafeRawPointer(bt + r * dout + o).loadUnaligned(as: SIMD8<Float>.self) }
-                let yp = UnsafeMutableRawPointer(yi + o)
-                yp.storeBytes(of: yp.loadUnaligned(as: SIMD8<Float>.self) + alpha * acc, as: SIMD8<Float>.self)
-                o += 8
-            }
-            while o < dout {
+        while o < dout {
+            for i in 0..<rows {
                 var acc: Float = 0
-                for r in 0..<rank { acc += si[r] * bt[r * dout + o] }
-                yi[o] += alpha * acc
-                o += 1
+                for r in 0..<rank { acc += s[i * rank + r] * bt[r * dout + o] }
+                y[i * dout + o] += alpha * acc
             }
+            o += 1
         }
     }
 
@@ -204,18 +228,20 @@ extension LoRALinear {
     static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
 
     @inline(__always)
-    static func dot(_ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+    static func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+
+    /// The dot product of `a` and one row `x`, summed exactly as each of `dot4`'s four.
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var c = SIMD8<Float>()
         var k = 0
-        while k + 16 <= n {
-            acc0 += load8(p + k) * load8(q + k)
-            acc1 += load8(p + k + 8) * load8(q + k + 8)
-            k += 16
+        while k + 8 <= n {
+            c += load8(a + k) * load8(x + k)
+            k += 8
         }
-        if k + 8 <= n { acc0 += load8(p + k) * load8(q + k); k += 8 }
-        var sum = (acc0 + acc1).sum()
-        while k < n { sum += p[k] * q[k]; k += 1 }
-        return sum
+        var r = c.sum()
+        while k < n { r += a[k] * x[k]; k += 1 }
+        return r
     }
 
     /// Four dot products of `a` with four consecutive rows of `x` (row stride n), reading `a` once.

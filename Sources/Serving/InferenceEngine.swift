@@ -44,6 +44,7 @@ final class InferenceEngine: @unchecked Sendable {
     /// Positions each row of the batch cache has room for (≥ batchWidth + 1 before a step).
     private var batchCapacity = 0
     private var batchDirty = false
+    private let profile = StepProfile()
 
     init(loaded: LoadedModel, options: ServeOptions, catalog: AdapterCatalog, metrics: ServeMetrics) throws {
         self.loaded = loaded
@@ -118,9 +119,12 @@ final class InferenceEngine: @unchecked Sendable {
     // MARK: - The loop
 
     private func loop() {
+        profile.start()
         while true {
+            profile.mark(.other)
             condition.lock()
             while pending.isEmpty && commands.isEmpty && active.isEmpty && !stopping { condition.wait() }
+            profile.mark(.idle)
             if stopping && pending.isEmpty && commands.isEmpty && active.isEmpty {
                 finishedRunning = true
                 condition.broadcast()
@@ -137,6 +141,7 @@ final class InferenceEngine: @unchecked Sendable {
             for command in work { command() }
             GradMode.withoutGrad {
                 admit(admitted)
+                profile.mark(.prefill)
                 dropCancelled()
                 if !active.isEmpty { decodeStep() }
             }
@@ -281,7 +286,9 @@ final class InferenceEngine: @unchecked Sendable {
     /// One token for every running request: inputs (B, 1), the batch cache left-padded to a common width with a
     /// key mask hiding each row's padding, positions per row.
     private func decodeStep() {
+        profile.mark(.other)
         if batchDirty || batchWidth + 1 > batchCapacity { rebuildBatch() }
+        profile.mark(.rebuild)
         let b = active.count
         var mask: [Int32] = []
         mask.reserveCapacity(b * batchCapacity)
@@ -294,7 +301,9 @@ final class InferenceEngine: @unchecked Sendable {
                                positionIDs: IntTensor(active.map(\.length), shape: [b, 1]), cache: batch)
         routing.route(active.map(\.adapterIDs))
         metrics.stepBatchSize.record(Double(b))
+        profile.mark(.prepare)
         let logits = loaded.model.forward(input)
+        profile.mark(.forward)
         batchWidth += 1
         batch!.filledLength = batchWidth
         let v = logits.lastDim
@@ -310,6 +319,8 @@ final class InferenceEngine: @unchecked Sendable {
             for (seq, reason) in done { finish(seq, reason) }
             batchDirty = true
         }
+        profile.mark(.sample)
+        profile.step(batch: b)
     }
 
     /// Lays every running request's keys/values out as rows of one cache, right-aligned to the longest, with room

@@ -42,6 +42,62 @@ final class ForwardValueTests: XCTestCase {
         } } }
     }
 
+    /// A decode step's attention (one query per row) against the naive softmax, and a sequence left-padded in a
+    /// batch cache with room to spare giving exactly (bit for bit) what it gives alone.
+    func testOneQueryAttentionMatchesNaiveAndDoesNotDependOnPadding() {
+        let (h, hkv, d, n) = (6, 2, 70, 37)
+        let q = randomTensor([1, 1, h, d], seed: 40), k = randomTensor([1, n, hkv, d], seed: 41), v = randomTensor([1, n, hkv, d], seed: 42)
+        let alone = scaledDotProductAttention(query: q, key: k, value: v, mask: AttentionMask(causal: true))
+        for hi in 0..<h {
+            let kv = hi / (h / hkv)
+            var w = (0..<n).map { j in (0..<d).map { q[0, 0, hi, $0] * k[0, j, kv, $0] }.reduce(0, +) / Float(d).squareRoot() }
+            let m = w.max()!
+            w = w.map { Foundation.exp($0 - m) }
+            let z = w.reduce(0, +)
+            for e in 0..<d {
+                XCTAssertEqual(alone[0, 0, hi, e], (0..<n).map { w[$0] / z * v[0, $0, kv, e] }.reduce(0, +), accuracy: 1e-5)
+            }
+        }
+        // Row 1 of a batch: 5 padding positions, the n keys, 9 positions of room (zeros); row 0 is other data.
+        let (left, room) = (5, 9)
+        let s = left + n + room, inner = hkv * d
+        let bq = Tensor(zeros: [2, 1, h, d]), bk = randomTensor([2, s, hkv, d], seed: 43), bv = randomTensor([2, s, hkv, d], seed: 44)
+        (bq.data + h * d).update(from: q.data, count: h * d)
+        for (batched, own) in [(bk, k), (bv, v)] {
+            (batched.data + (s + left) * inner).update(from: own.data, count: n * inner)
+            (batched.data + (s + left + n) * inner).update(repeating: 0, count: room * inner)
+        }
+        let pad = IntTensor(Array(repeating: 1, count: s) + Array(repeating: 0, count: left) + Array(repeating: 1, count: n)
+                            + Array(repeating: 0, count: room), shape: [2, s])
+        let batched = scaledDotProductAttention(query: bq, key: bk, value: bv, mask: AttentionMask(causal: true, keyPadding: pad))
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: batched.data + h * d, count: h * d)),
+                       Array(UnsafeBufferPointer(start: alone.data, count: h * d)))
+    }
+
+    /// Packed sequences (segment ids): contiguous runs are scored block by block, other layouts whole; both must
+    /// give the naive masked softmax.
+    func testPackedAttentionMatchesNaiveForContiguousAndScatteredSegments() {
+        let (t, h, hkv, d) = (7, 4, 2, 5)
+        let q = randomTensor([1, t, h, d], seed: 50), k = randomTensor([1, t, hkv, d], seed: 51), v = randomTensor([1, t, hkv, d], seed: 52)
+        for ids in [[0, 0, 0, 1, 1, 2, 2], [0, 1, 1, 0, 2, 2, 0]] {
+            let seg = IntTensor(ids, shape: [1, t])
+            let out = scaledDotProductAttention(query: q, key: k, value: v, mask: AttentionMask(causal: true, segments: seg))
+            for hi in 0..<h { for i in 0..<t {
+                let kv = hi / (h / hkv)
+                var w = (0..<t).map { j -> Float in
+                    guard j <= i, ids[j] == ids[i] else { return -.infinity }
+                    return (0..<d).map { q[0, i, hi, $0] * k[0, j, kv, $0] }.reduce(0, +) / Float(d).squareRoot()
+                }
+                let m = w.max()!
+                w = w.map { Foundation.exp($0 - m) }
+                let z = w.reduce(0, +)
+                for e in 0..<d {
+                    XCTAssertEqual(out[0, i, hi, e], (0..<t).map { w[$0] / z * v[0, $0, kv, e] }.reduce(0, +), accuracy: 1e-5, "segments \(ids)")
+                }
+            } }
+        }
+    }
+
     func testRotaryRotatesHalvesLikeHuggingFace() {
         // rotate_half pairs element i with i + D/2: for D = 4, position 1, theta 1: inv_freq = [1, 1].
         let x = Tensor([1, 2, 3, 4], shape: [1, 1, 1, 4])

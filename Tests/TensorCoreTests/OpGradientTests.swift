@@ -105,6 +105,12 @@ final class OpGradientTests: XCTestCase {
         checkGradients("attention multi-query, cached keys", inputs: [mq, mk, mv]) {
             scaledDotProductAttention(query: mq, key: mk, value: mv, mask: AttentionMask(causal: true))
         }
+        // One query per row (a decode step's path): left padding, unfilled room after, a hole inside the span.
+        let dq = randomTensor([2, 1, 4, 3], seed: 33), dk = randomTensor([2, 6, 2, 3], seed: 34), dv = randomTensor([2, 6, 2, 3], seed: 35)
+        let dpad = IntTensor([0, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 1] as [Int], shape: [2, 6])
+        checkGradients("attention one query, padded", inputs: [dq, dk, dv]) {
+            scaledDotProductAttention(query: dq, key: dk, value: dv, mask: AttentionMask(causal: true, keyPadding: dpad))
+        }
     }
 
     func testCrossEntropyIgnoresMinus100() {

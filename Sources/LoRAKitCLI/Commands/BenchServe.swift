@@ -70,9 +70,10 @@ struct BenchServe: ParsableCommand {
             return
         }
         _ = try await bench.run(label: "warm-up", models: names)  // page in weights, fill pools
+        // One request at a time over the same prompts and max_tokens as the concurrent phases (a shorter or
+        // different prompt set would make "alone" faster or slower for reasons that are not batching).
         var one = bench
         one.clients = 1
-        one.requests = max(2, requests / 4)
         var vsAlone: [Double] = [], vsBase: [Double] = []
         for round in 1...(compare ? repeats : 1) {
             let many = try await bench.run(label: "\(clients) clients over \(names.count) model(s) \(names)", models: names)

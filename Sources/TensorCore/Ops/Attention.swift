@@ -34,44 +34,83 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     let scale = scale ?? 1 / sqrtf(Float(d))
     let (qRow, kvRow) = (h * d, hkv * d)
 
-    /// scores[i, j] for head (bi, hi) into `p`: scaled QKᵀ with masked entries at −inf.
-    func scores(_ bi: Int, _ hi: Int, _ p: UnsafeMutablePointer<Float>) {
+    /// Queries `queries` of a batch row and the keys `keys` they are scored against.
+    typealias Block = (queries: Range<Int>, keys: Range<Int>)
+    let whole: Block = (0..<t, 0..<s)
+
+    /// scores[i, j] for head (bi, hi) over `block` into `p` (queries × keys of the block): scaled QKᵀ with masked
+    /// entries at −inf.
+    func scores(_ bi: Int, _ hi: Int, _ block: Block, _ p: UnsafeMutablePointer<Float>) {
         let kvh = hi / group
-        GEMM.sgemm(transB: true, m: t, n: s, k: d, alpha: scale,
-                   a: q.data + bi * t * qRow + hi * d, lda: qRow, b: k.data + bi * s * kvRow + kvh * d, ldb: kvRow,
-                   c: p, ldc: s)
-        let pad = mask.keyPadding.map { Array($0.values[(bi * s)..<((bi + 1) * s)]) }
+        let (q0, k0, m, n) = (block.queries.lowerBound, block.keys.lowerBound, block.queries.count, block.keys.count)
+        GEMM.sgemm(transB: true, m: m, n: n, k: d, alpha: scale,
+                   a: q.data + (bi * t + q0) * qRow + hi * d, lda: qRow, b: k.data + (bi * s + k0) * kvRow + kvh * d, ldb: kvRow,
+                   c: p, ldc: n)
+        let pad = mask.keyPadding.map { Array($0.values[(bi * s + k0)..<(bi * s + k0 + n)]) }
         let seg = mask.segments.map { Array($0.values[(bi * s)..<((bi + 1) * s)]) }
-        for i in 0..<t {
-            let row = p + i * s, qi = s - t + i
-            if mask.causal && qi + 1 < s { (row + qi + 1).update(repeating: -.infinity, count: s - qi - 1) }
-            if let pad { for j in 0..<s where pad[j] == 0 { row[j] = -.infinity } }
-            if let seg { for j in 0..<s where seg[j] != seg[qi] { row[j] = -.infinity } }
+        for i in 0..<m {
+            let row = p + i * n, qi = s - t + q0 + i
+            let visible = qi + 1 - k0  // keys k0..<qi+1 under the causal mask
+            if mask.causal && visible < n { (row + max(0, visible)).update(repeating: -.infinity, count: n - max(0, visible)) }
+            if let pad { for j in 0..<n where pad[j] == 0 { row[j] = -.infinity } }
+            if let seg { for j in 0..<n where seg[k0 + j] != seg[qi] { row[j] = -.infinity } }
         }
+    }
+
+    /// Per batch row, the blocks the forward scores: the whole (T × S) matrix, or, for packed sequences whose
+    /// segments are contiguous runs over a row without cached keys (a prompt pass), each run against its own keys
+    /// only: every score outside those blocks is masked, so computing them would be wasted work.
+    func forwardBlocks(_ bi: Int) -> [Block] {
+        guard let segments = mask.segments, s == t else { return [whole] }
+        var runs: [Block] = []
+        var seen = Set<Int32>()
+        var start = 0
+        for j in 1...s where j == s || segments.values[bi * s + j] != segments.values[bi * s + start] {
+            guard seen.insert(segments.values[bi * s + start]).inserted else { return [whole] }
+            runs.append((start..<j, start..<j))
+            start = j
+        }
+        return runs
     }
 
     let out = Tensor(uninitialized: q.shape)
     let lse = Tensor(uninitialized: [b, h, t])
     let units = b * hkv
-    GEMM.withSingleThreadedBLAS { Parallel.forEachChunk(units, costPerItem: 1 << 20) { r in
+    // One query per row (a decode step): by hand, without the two GEMM calls per head (their setup costs more than
+    // the 4·S·D flops), over each row's visible keys only.
+    let decoding = t == 1 && mask.segments == nil
+    GEMM.withSingleThreadedBLAS { Parallel.forEachChunk(units, costPerItem: decoding ? group * s * d * 4 : 1 << 20) { r in
         let p = UnsafeMutablePointer<Float>.allocate(capacity: t * s)
         defer { p.deallocate() }
         for u in r {
             let (bi, kvh) = (u / hkv, u % hkv)
-            for hi in (kvh * group)..<((kvh + 1) * group) {
-                scores(bi, hi, p)
-                let l = lse.data + (bi * h + hi) * t
-                for i in 0..<t {
-                    let row = p + i * s
-                    let m = VectorMath.maximum(row, count: s)
-                    if m == -.infinity { row.update(repeating: 0, count: s); l[i] = -.infinity; continue }
-                    let sum = VectorMath.expShifted(row, shift: m, into: row, count: s)
-                    let inv = 1 / sum
-                    for j in 0..<s { row[j] *= inv }
-                    l[i] = m + logf(sum)
+            if decoding {
+                for hi in (kvh * group)..<((kvh + 1) * group) {
+                    lse.data[bi * h + hi] = decodeAttention(query: q.data + bi * qRow + hi * d, keys: k.data + bi * s * kvRow + kvh * d,
+                                                            values: v.data + bi * s * kvRow + kvh * d, stride: kvRow, count: s,
+                                                            dimension: d, scale: scale, padding: mask.keyPadding, row: bi,
+                                                            scores: p, into: out.data + bi * qRow + hi * d)
                 }
-                GEMM.sgemm(m: t, n: d, k: s, a: p, lda: s, b: v.data + bi * s * kvRow + kvh * d, ldb: kvRow,
-                           c: out.data + bi * t * qRow + hi * d, ldc: qRow)
+                continue
+            }
+            let blocks = forwardBlocks(bi)
+            for hi in (kvh * group)..<((kvh + 1) * group) {
+                for block in blocks {
+                    let (n, q0, k0) = (block.keys.count, block.queries.lowerBound, block.keys.lowerBound)
+                    scores(bi, hi, block, p)
+                    let l = lse.data + (bi * h + hi) * t + q0
+                    for i in 0..<block.queries.count {
+                        let row = p + i * n
+                        let m = VectorMath.maximum(row, count: n)
+                        if m == -.infinity { row.update(repeating: 0, count: n); l[i] = -.infinity; continue }
+                        let sum = VectorMath.expShifted(row, shift: m, into: row, count: n)
+                        let inv = 1 / sum
+                        for j in 0..<n { row[j] *= inv }
+                        l[i] = m + logf(sum)
+                    }
+                    GEMM.sgemm(m: block.queries.count, n: d, k: n, a: p, lda: n, b: v.data + (bi * s + k0) * kvRow + kvh * d, ldb: kvRow,
+                               c: out.data + (bi * t + q0) * qRow + hi * d, ldc: qRow)
+                }
             }
         }
     } }
@@ -90,7 +129,7 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                 let kp = k.data + bi * s * kvRow + kvh * d, vp = v.data + bi * s * kvRow + kvh * d
                 for hi in (kvh * group)..<((kvh + 1) * group) {
                     let qo = bi * t * qRow + hi * d
-                    scores(bi, hi, p)
+                    scores(bi, hi, whole, p)
                     let l = lse.data + (bi * h + hi) * t
                     for i in 0..<t {
                         let row = p + i * s
@@ -118,4 +157,58 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
         } }
         return [q.needsGrad ? dq : nil, k.needsGrad ? dk : nil, v.needsGrad ? dv : nil]
     }
+}
+
+/// Attention of one query over `count` keys and values (rows `stride` apart), into `out` (dimension floats); returns
+/// the log-sum-exp of the scaled scores. Keys where `padding` (B, count) is 0 for `row` are hidden. The sums run
+/// over the visible span from its first key, so a row left-padded in a batch adds in the same order as the same
+/// sequence alone (greedy tokens do not depend on the batch).
+func decodeAttention(query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int,
+                     count s: Int, dimension d: Int, scale: Float, padding: IntTensor?, row: Int,
+                     scores p: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) -> Float {
+    var (lo, hi) = (0, s)
+    if let padding {
+        padding.values.withUnsafeBufferPointer { pad in
+            let base = row * s
+            while lo < s && pad[base + lo] == 0 { lo += 1 }
+            while hi > lo && pad[base + hi - 1] == 0 { hi -= 1 }
+        }
+    }
+    let n = hi - lo
+    guard n > 0 else { out.update(repeating: 0, count: d); return -.infinity }
+    for j in 0..<n { p[j] = scale * decodeDot(query, keys + (lo + j) * stride, d) }
+    if let padding {  // holes inside the span (not made by the engines here, but a mask may have them)
+        padding.values.withUnsafeBufferPointer { pad in
+            for j in 0..<n where pad[row * s + lo + j] == 0 { p[j] = -.infinity }
+        }
+    }
+    let m = VectorMath.maximum(p, count: n)
+    let sum = VectorMath.expShifted(p, shift: m, into: p, count: n)
+    let inv = 1 / sum
+    out.update(repeating: 0, count: d)
+    for j in 0..<n where p[j] != 0 {
+        let w = p[j] * inv, vj = values + (lo + j) * stride
+        var e = 0
+        while e + 16 <= d {
+            let o = UnsafeMutableRawPointer(out + e)
+            o.storeBytes(of: o.loadUnaligned(as: SIMD16<Float>.self) + w * UnsafeRawPointer(vj + e).loadUnaligned(as: SIMD16<Float>.self),
+                         as: SIMD16<Float>.self)
+            e += 16
+        }
+        while e < d { out[e] += w * vj[e]; e += 1 }
+    }
+    return m + logf(sum)
+}
+
+@inline(__always)
+private func decodeDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD16<Float>()
+    var k = 0
+    while k + 16 <= n {
+        acc += UnsafeRawPointer(a + k).loadUnaligned(as: SIMD16<Float>.self) * UnsafeRawPointer(b + k).loadUnaligned(as: SIMD16<Float>.self)
+        k += 16
+    }
+    var sum = acc.sum()
+    while k < n { sum += a[k] * b[k]; k += 1 }
+    return sum
 }
