@@ -34,28 +34,27 @@ public final class LoRARowRouting {
     private var scratch = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var scratchCapacity = 0
 
-    /// Each routed layer's B (out, rank) laid out as Bᵀ (rank, out), made once per layer and adapter: the expand
-    /// then runs as vector multiply-adds over contiguous outputs (a rank-long dot product per output costs more in
-    /// its horizontal sum than in its arithmetic). Keyed by layer and adapter; the B it was made from is kept, so a
-    /// replaced B (another adapter under the name, or B changed in place by a caller) is noticed by identity.
+    /// Each routed layer's B (out, rank) laid out for the expand, made once per layer and adapter: blocks of 16
+    /// outputs, each block (rank, 16) contiguous (`expandLayout`), so the expand reads one sequential stream and
+    /// runs as vector multiply-adds (a rank-long dot product per output costs more in its horizontal sum than in
+    /// its arithmetic). Keyed by layer and adapter; the B it was made from is kept, so a replaced B (another
+    /// adapter under the name, or B changed in place by a caller) is noticed by identity.
     private var transposedB: [ObjectIdentifier: [String: (source: Tensor, transposed: Tensor)]] = [:]
 
     public init() {}
     deinit { scratch.deallocate() }
 
-    /// Bᵀ (rank, out) of `layer`'s adapter `adapter`, whose B is `b` (out, rank) — engine thread only.
+    /// `layer`'s adapter `adapter`'s B (out, rank) in the expand's layout — engine thread only.
     func transposed(_ b: Tensor, layer: LoRALinear, adapter: String) -> Tensor {
         let id = ObjectIdentifier(layer)
         if let cached = transposedB[id]?[adapter], cached.source.storage === b.storage, cached.source.offset == b.offset,
            cached.source.shape == b.shape { return cached.transposed }
-        let (out, rank) = (b.shape[0], b.shape[1])
-        let t = Tensor(shape: [rank, out], storage: Storage(count: rank * out, zeroed: false))
-        for o in 0..<out { for r in 0..<rank { t.data[r * out + o] = b.data[o * rank + r] } }
+        let t = LoRALinear.expandLayout(b)
         transposedB[id, default: [:]][adapter] = (b, t)
         return t
     }
 
-    /// Forgets the Bᵀ copies of adapter `name` (it was unloaded).
+    /// Forgets the expand-layout copies of adapter `name` (it was unloaded).
     func forgetTransposed(_ name: String) {
         for key in transposedB.keys { transposedB[key]![name] = nil }
     }
@@ -149,7 +148,7 @@ extension LoRALinear {
         let weights: [(a: Tensor, bt: Tensor, scaling: Float)?] = routing.plan.map { entry in
             guard let adapter = adapters[entry.adapter] else { return nil }
             precondition(!adapter.useDoRA, "per-row routing does not support DoRA adapter '\(entry.adapter)'")
-            // (rank, in), (rank, out)
+            // A (rank, in); B in the expand's layout
             return (loraA(entry.adapter).weight, routing.transposed(loraB(entry.adapter).weight, layer: self, adapter: entry.adapter),
                     adapter.scaling)
         }
@@ -197,30 +196,38 @@ extension LoRALinear {
         }
     }
 
-    /// y (rows, out) += alpha · s (rows, rank) · Bᵀ, with Bᵀ given as (rank, out): for each block of 16 outputs,
-    /// every row's outputs are rank vector multiply-adds of its rank scalars with contiguous rows of Bᵀ (the
-    /// block of Bᵀ stays in L1 across the rows). Each output sums over r in the same order for any row count.
-    static func expand(_ s: UnsafePointer<Float>, _ bt: UnsafePointer<Float>, alpha: Float, into y: UnsafeMutablePointer<Float>,
+    /// B (out, rank) as ⌈out/16⌉ blocks of (rank, 16): block j holds Bᵀ's columns 16j..<16j+16, zero past out.
+    static func expandLayout(_ b: Tensor) -> Tensor {
+        let (out, rank) = (b.shape[0], b.shape[1])
+        let blocks = (out + 15) / 16
+        let t = Tensor(zeros: [blocks, rank, 16])
+        for o in 0..<out { for r in 0..<rank { t.data[((o / 16) * rank + r) * 16 + o % 16] = b.data[o * rank + r] } }
+        return t
+    }
+
+    /// y (rows, out) += alpha · s (rows, rank) · Bᵀ, with B in `expandLayout`: for each block of 16 outputs,
+    /// every row's outputs are rank vector multiply-adds of its rank scalars with the block's rows (the block
+    /// stays in L1 across the rows). Each output sums over r in the same order for any row count.
+    static func expand(_ s: UnsafePointer<Float>, _ blocked: UnsafePointer<Float>, alpha: Float, into y: UnsafeMutablePointer<Float>,
                        rows: Int, outFeatures dout: Int, rank: Int) {
-        let vectorEnd = dout - dout % 16
         var o = 0
-        while o < vectorEnd {
+        while o < dout {
+            let w = blocked + o * rank  // block o / 16 starts at (o / 16) · rank · 16
+            let width = min(16, dout - o)
             for i in 0..<rows {
                 let si = s + i * rank
                 var acc = SIMD16<Float>()
-                for r in 0..<rank { acc += si[r] * load16(bt + r * dout + o) }
-                let yp = UnsafeMutableRawPointer(y + i * dout + o)
-                yp.storeBytes(of: yp.loadUnaligned(as: SIMD16<Float>.self) + alpha * acc, as: SIMD16<Float>.self)
+                for r in 0..<rank { acc += si[r] * load16(w + r * 16) }
+                acc *= alpha
+                let yi = y + i * dout + o
+                if width == 16 {
+                    let yp = UnsafeMutableRawPointer(yi)
+                    yp.storeBytes(of: yp.loadUnaligned(as: SIMD16<Float>.self) + acc, as: SIMD16<Float>.self)
+                } else {
+                    for l in 0..<width { yi[l] += acc[l] }
+                }
             }
             o += 16
-        }
-        while o < dout {
-            for i in 0..<rows {
-                var acc: Float = 0
-                for r in 0..<rank { acc += s[i * rank + r] * bt[r * dout + o] }
-                y[i * dout + o] += alpha * acc
-            }
-            o += 1
         }
     }
 
