@@ -22,6 +22,10 @@ public struct AttentionMask {
 ///
 /// q: (B, T, H, D), k and v: (B, S, Hkv, D) with H a multiple of Hkv. out: (B, T, H, D).
 /// Heads are read in place through GEMM leading dimensions, so no transpose copies are made.
+///
+/// Causal masks: the queries go in blocks of `causalBlockRows` rows, and each block's products stop at the last key
+/// its last query may see, so the score blocks above the diagonal are never computed (at T = S = 256: 10 of 16
+/// blocks, 62.5% of the work of the full square).
 public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: Tensor, mask: AttentionMask,
                                       scale: Float? = nil) -> Tensor {
     precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention wants (B, T, H, D): \(q.shape) \(k.shape) \(v.shape)")
@@ -34,19 +38,26 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     let scale = scale ?? 1 / sqrtf(Float(d))
     let (qRow, kvRow) = (h * d, hkv * d)
 
-    /// scores[i, j] for head (bi, hi) into `p`: scaled QKᵀ with masked entries at −inf.
-    func scores(_ bi: Int, _ hi: Int, _ p: UnsafeMutablePointer<Float>) {
-        let kvh = hi / group
-        GEMM.sgemm(transB: true, m: t, n: s, k: d, alpha: scale,
-                   a: q.data + bi * t * qRow + hi * d, lda: qRow, b: k.data + bi * s * kvRow + kvh * d, ldb: kvRow,
-                   c: p, ldc: s)
-        let pad = mask.keyPadding.map { Array($0.values[(bi * s)..<((bi + 1) * s)]) }
-        let seg = mask.segments.map { Array($0.values[(bi * s)..<((bi + 1) * s)]) }
-        for i in 0..<t {
+    /// Query rows in blocks, each with the number of keys its rows may see at most (all S unless causal).
+    let blockRows = mask.causal ? causalBlockRows : max(t, 1)
+    let blocks: [(rows: Range<Int>, keys: Int)] = stride(from: 0, to: t, by: blockRows).map { i0 in
+        let i1 = min(t, i0 + blockRows)
+        return (i0..<i1, mask.causal ? min(s, s - t + i1) : s)
+    }
+    let pad = mask.keyPadding, seg = mask.segments
+
+    /// scores[i, j] of head (bi, hi) for the rows of `block` and its first `block.keys` keys into `p` (row stride
+    /// s): scaled QKᵀ with masked entries at −inf.
+    func scores(_ bi: Int, _ hi: Int, _ block: (rows: Range<Int>, keys: Int), _ p: UnsafeMutablePointer<Float>) {
+        let kvh = hi / group, n = block.keys, i0 = block.rows.lowerBound
+        GEMM.sgemm(transB: true, m: block.rows.count, n: n, k: d, alpha: scale,
+                   a: q.data + bi * t * qRow + i0 * qRow + hi * d, lda: qRow, b: k.data + bi * s * kvRow + kvh * d, ldb: kvRow,
+                   c: p + i0 * s, ldc: s)
+        for i in block.rows {
             let row = p + i * s, qi = s - t + i
-            if mask.causal && qi + 1 < s { (row + qi + 1).update(repeating: -.infinity, count: s - qi - 1) }
-            if let pad { for j in 0..<s where pad[j] == 0 { row[j] = -.infinity } }
-            if let seg { for j in 0..<s where seg[j] != seg[qi] { row[j] = -.infinity } }
+            if mask.causal && qi + 1 < n { (row + qi + 1).update(repeating: -.infinity, count: n - qi - 1) }
+            if let pad { for j in 0..<n where pad.values[bi * s + j] == 0 { row[j] = -.infinity } }
+            if let seg { for j in 0..<n where seg.values[bi * s + j] != seg.values[bi * s + qi] { row[j] = -.infinity } }
         }
     }
 
@@ -59,19 +70,23 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
         for u in r {
             let (bi, kvh) = (u / hkv, u % hkv)
             for hi in (kvh * group)..<((kvh + 1) * group) {
-                scores(bi, hi, p)
                 let l = lse.data + (bi * h + hi) * t
-                for i in 0..<t {
-                    let row = p + i * s
-                    let m = VectorMath.maximum(row, count: s)
-                    if m == -.infinity { row.update(repeating: 0, count: s); l[i] = -.infinity; continue }
-                    let sum = VectorMath.expShifted(row, shift: m, into: row, count: s)
-                    let inv = 1 / sum
-                    for j in 0..<s { row[j] *= inv }
-                    l[i] = m + logf(sum)
+                for block in blocks {
+                    let n = block.keys
+                    scores(bi, hi, block, p)
+                    for i in block.rows {
+                        let row = p + i * s
+                        let m = VectorMath.maximum(row, count: n)
+                        if m == -.infinity { row.update(repeating: 0, count: n); l[i] = -.infinity; continue }
+                        let sum = VectorMath.expShifted(row, shift: m, into: row, count: n)
+                        let inv = 1 / sum
+                        for j in 0..<n { row[j] *= inv }
+                        l[i] = m + logf(sum)
+                    }
+                    let i0 = block.rows.lowerBound
+                    GEMM.sgemm(m: block.rows.count, n: d, k: n, a: p + i0 * s, lda: s, b: v.data + bi * s * kvRow + kvh * d, ldb: kvRow,
+                               c: out.data + bi * t * qRow + i0 * qRow + hi * d, ldc: qRow)
                 }
-                GEMM.sgemm(m: t, n: d, k: s, a: p, lda: s, b: v.data + bi * s * kvRow + kvh * d, ldb: kvRow,
-                           c: out.data + bi * t * qRow + hi * d, ldc: qRow)
             }
         }
     } }
@@ -89,33 +104,41 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                 let (bi, kvh) = (u / hkv, u % hkv)
                 let kp = k.data + bi * s * kvRow + kvh * d, vp = v.data + bi * s * kvRow + kvh * d
                 for hi in (kvh * group)..<((kvh + 1) * group) {
-                    let qo = bi * t * qRow + hi * d
-                    scores(bi, hi, p)
                     let l = lse.data + (bi * h + hi) * t
-                    for i in 0..<t {
-                        let row = p + i * s
-                        if l[i] == -.infinity { row.update(repeating: 0, count: s); continue }
-                        _ = VectorMath.expShifted(row, shift: l[i], into: row, count: s)
+                    for block in blocks {
+                        let (n, m, i0) = (block.keys, block.rows.count, block.rows.lowerBound)
+                        let qo = bi * t * qRow + i0 * qRow + hi * d  // the block's first query row of this head
+                        scores(bi, hi, block, p)
+                        for i in block.rows {
+                            let row = p + i * s
+                            if l[i] == -.infinity { row.update(repeating: 0, count: n); continue }
+                            _ = VectorMath.expShifted(row, shift: l[i], into: row, count: n)
+                        }
+                        let pb = p + i0 * s, dpb = dp + i0 * s
+                        // dP = dO · Vᵀ ; dS = P ⊙ (dP − rowsum(dO ⊙ O))
+                        GEMM.sgemm(transB: true, m: m, n: n, k: d, a: g.data + qo, lda: qRow, b: vp, ldb: kvRow, c: dpb, ldc: s)
+                        for r in 0..<m {
+                            let go = g.data + qo + r * qRow, oo = o.data + qo + r * qRow
+                            var di: Float = 0
+                            for e in 0..<d { di += go[e] * oo[e] }
+                            let pr = pb + r * s, dr = dpb + r * s
+                            for j in 0..<n { dr[j] = pr[j] * (dr[j] - di) }
+                        }
+                        // dV += Pᵀ · dO ; dQ = scale · dS · K ; dK += scale · dSᵀ · Q
+                        GEMM.sgemm(transA: true, m: n, n: d, k: m, a: pb, lda: s, b: g.data + qo, ldb: qRow,
+                                   beta: 1, c: dv.data + bi * s * kvRow + kvh * d, ldc: kvRow)
+                        GEMM.sgemm(m: m, n: d, k: n, alpha: scale, a: dpb, lda: s, b: kp, ldb: kvRow,
+                                   c: dq.data + qo, ldc: qRow)
+                        GEMM.sgemm(transA: true, m: n, n: d, k: m, alpha: scale, a: dpb, lda: s, b: q.data + qo, ldb: qRow,
+                                   beta: 1, c: dk.data + bi * s * kvRow + kvh * d, ldc: kvRow)
                     }
-                    // dP = dO · Vᵀ ; dS = P ⊙ (dP − rowsum(dO ⊙ O))
-                    GEMM.sgemm(transB: true, m: t, n: s, k: d, a: g.data + qo, lda: qRow, b: vp, ldb: kvRow, c: dp, ldc: s)
-                    for i in 0..<t {
-                        let go = g.data + qo + i * qRow, oo = o.data + qo + i * qRow
-                        var di: Float = 0
-                        for e in 0..<d { di += go[e] * oo[e] }
-                        let pr = p + i * s, dr = dp + i * s
-                        for j in 0..<s { dr[j] = pr[j] * (dr[j] - di) }
-                    }
-                    // dV += Pᵀ · dO ; dQ = scale · dS · K ; dK += scale · dSᵀ · Q
-                    GEMM.sgemm(transA: true, m: s, n: d, k: t, a: p, lda: s, b: g.data + qo, ldb: qRow,
-                               beta: 1, c: dv.data + bi * s * kvRow + kvh * d, ldc: kvRow)
-                    GEMM.sgemm(m: t, n: d, k: s, alpha: scale, a: dp, lda: s, b: kp, ldb: kvRow,
-                               c: dq.data + qo, ldc: qRow)
-                    GEMM.sgemm(transA: true, m: s, n: d, k: t, alpha: scale, a: dp, lda: s, b: q.data + qo, ldb: qRow,
-                               beta: 1, c: dk.data + bi * s * kvRow + kvh * d, ldc: kvRow)
                 }
             }
         } }
         return [q.needsGrad ? dq : nil, k.needsGrad ? dk : nil, v.needsGrad ? dv : nil]
     }
 }
+
+/// Query rows per block of causal attention: small enough that the skipped upper triangle is most of the masked
+/// work, large enough for efficient GEMMs (64 × head dim × keys). Tests lower it to cover several blocks cheaply.
+nonisolated(unsafe) public var causalBlockRows = 64
