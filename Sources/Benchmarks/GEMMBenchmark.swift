@@ -101,21 +101,58 @@ public enum GEMMBenchmark {
             }
         }
         lines.append("")
-        lines.append("frozen-weight products (backend \(GEMM.backend.kind.rawValue)), fp32 vs bf16 storage, GFLOP/s: \(GEMM.bf16ComputeDescription)")
+        lines.append(contentsOf: frozenProductLines(repeats: repeats, generator: &gen))
+        return lines.joined(separator: "\n")
+    }
+
+    /// Frozen-weight products on SmolLM2's shapes by weight storage and kernel, fwd (x·Wᵀ) and dX (dY·W), GFLOP/s:
+    /// fp32 weights; bf16 weights on oneDNN's bf16 matmul (activations rounded to bf16 inside the timing), the same
+    /// with the weight packed in oneDNN's preferred layout (kernel alone); bf16 weights widened panel by panel to fp32.
+    static func frozenProductLines(repeats: Int, generator gen: inout SeededGenerator) -> [String] {
+        var lines = ["frozen-weight products (backend \(GEMM.backend.kind.rawValue)), GFLOP/s fwd / dX, best of \(repeats)",
+                     "precision: bf16 here: \(GEMM.bf16ComputeDescription)",
+                     row(["model", "M×K·K×N"]) + "  fp32          bf16 native   bf16 packed   bf16 widened"]
+        let native = GEMM.backend.kind == .onednn && OneDNNInfo.hasNativeBF16
         for s in shapes where s.model == "SmolLM2" {
             let x = Tensor.normal([s.m, s.k], std: 1, generator: &gen), w = Tensor.normal([s.n, s.k], std: 1, generator: &gen)
             let dy = Tensor.normal([s.m, s.n], std: 1, generator: &gen)
             let y = Tensor(zeros: [s.m, s.n]), dx = Tensor(zeros: [s.m, s.k])
             let flops = 2.0 * Double(s.m * s.k * s.n)
-            var cells: [String] = []
-            for precision in WeightPrecision.allCases {
-                let frozen = FrozenWeight(w, precision: precision)
-                let fwd = OpsBenchmark.best(repeats) { GEMM.frozenProduct(frozen, transposed: true, m: s.m, a: x.data, c: y.data) }
-                let bwd = OpsBenchmark.best(repeats) { GEMM.frozenProduct(frozen, transposed: false, m: s.m, a: dy.data, c: dx.data) }
-                cells.append(precision.rawValue + String(format: " fwd %.1f dX %.1f", flops / fwd / 1e9, flops / bwd / 1e9))
+            func pair(_ fwd: () -> Void, _ bwd: () -> Void) -> String {
+                String(format: "%5.1f / %5.1f", flops / OpsBenchmark.best(repeats, fwd) / 1e9, flops / OpsBenchmark.best(repeats, bwd) / 1e9)
             }
-            lines.append(row([s.model, "\(s.m)×\(s.k)·\(s.k)×\(s.n)"]) + "  " + cells.joined(separator: "   "))
+            func frozen(_ f: FrozenWeight) -> String {
+                pair({ GEMM.frozenProduct(f, transposed: true, m: s.m, a: x.data, c: y.data) },
+                     { GEMM.frozenProduct(f, transposed: false, m: s.m, a: dy.data, c: dx.data) })
+            }
+            let fp32 = FrozenWeight(w, precision: .fp32), bf16 = FrozenWeight(w, precision: .bf16)
+            var cells = [frozen(fp32)]
+            cells.append(native ? GEMM.withBF16Kernels(.native) { frozen(bf16) } : "—")
+            cells.append(native ? packedBF16(s, weight: bf16, x: x, dy: dy, y: y, dx: dx, pair: pair) : "—")
+            cells.append(GEMM.withBF16Kernels(.widened) { frozen(bf16) })
+            lines.append(row([s.model, "\(s.m)×\(s.k)·\(s.k)×\(s.n)"]) + "  " + cells.joined(separator: "  "))
         }
-        return lines.joined(separator: "\n")
+        return lines
+    }
+
+    /// oneDNN's bf16 matmul on weights packed into the layout it picks (format any), one packed copy per
+    /// orientation, activations rounded to bf16 inside the timing.
+    static func packedBF16(_ s: Shape, weight: FrozenWeight, x: Tensor, dy: Tensor, y: Tensor, dx: Tensor,
+                           pair: (() -> Void, () -> Void) -> String) -> String {
+        guard case .bf16(let bits) = weight.storage,
+              let fwd = OneDNNMatmul.plan(m: s.m, n: s.n, k: s.k, weightsTransposed: true, packed: true, src: .bf16, weights: .bf16),
+              let bwd = OneDNNMatmul.plan(m: s.m, n: s.k, k: s.n, weightsTransposed: false, packed: true, src: .bf16, weights: .bf16)
+        else { return "—" }
+        let fwdWeights = UnsafeMutableRawPointer.allocate(byteCount: fwd.packedByteCount, alignment: 64)
+        let bwdWeights = UnsafeMutableRawPointer.allocate(byteCount: bwd.packedByteCount, alignment: 64)
+        let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: s.m * max(s.k, s.n))
+        defer { fwdWeights.deallocate(); bwdWeights.deallocate(); a16.deallocate() }
+        if fwd.needsPacking { OneDNNMatmul.pack(fwd, weights: bits, into: fwdWeights) } else { fwdWeights.copyMemory(from: bits, byteCount: fwd.packedByteCount) }
+        if bwd.needsPacking { OneDNNMatmul.pack(bwd, weights: bits, into: bwdWeights) } else { bwdWeights.copyMemory(from: bits, byteCount: bwd.packedByteCount) }
+        func rounded(_ a: Tensor, _ count: Int) {
+            Parallel.forEachChunk(count, costPerItem: 2) { r in BF16.round(a.data + r.lowerBound, into: a16 + r.lowerBound, count: r.count) }
+        }
+        return pair({ rounded(x, s.m * s.k); OneDNNMatmul.run(fwd, src: a16, weights: fwdWeights, dst: y.data) },
+                    { rounded(dy, s.m * s.n); OneDNNMatmul.run(bwd, src: a16, weights: bwdWeights, dst: dx.data) })
     }
 }

@@ -42,6 +42,19 @@ final class ForwardValueTests: XCTestCase {
         } } }
     }
 
+    /// Blocked causal attention (blocks of 2 rows over 5 queries and 8 cached keys) gives the values of one block.
+    func testCausalAttentionBlocksMatchOneBlock() {
+        let q = randomTensor([2, 5, 4, 3], seed: 40), k = randomTensor([2, 8, 2, 3], seed: 41), v = randomTensor([2, 8, 2, 3], seed: 42)
+        let pad = IntTensor([1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1] as [Int], shape: [2, 8])
+        let saved = causalBlockRows
+        defer { causalBlockRows = saved }
+        causalBlockRows = 5
+        let whole = scaledDotProductAttention(query: q, key: k, value: v, mask: AttentionMask(causal: true, keyPadding: pad))
+        causalBlockRows = 2
+        let blocked = scaledDotProductAttention(query: q, key: k, value: v, mask: AttentionMask(causal: true, keyPadding: pad))
+        for i in 0..<whole.count { XCTAssertEqual(blocked.scalars[i], whole.scalars[i], accuracy: 1e-6, "element \(i)") }
+    }
+
     /// A decode step's attention (one query per row) against the naive softmax, and a sequence left-padded in a
     /// batch cache with room to spare giving exactly (bit for bit) what it gives alone.
     func testOneQueryAttentionMatchesNaiveAndDoesNotDependOnPadding() {

@@ -9,6 +9,16 @@ final class FrozenWeightTests: XCTestCase {
         for kind in GEMMBackendKind.allCases { try GEMM.withBackend(kind) { try body(kind) } }
     }
 
+    /// Runs `body` once per GEMM backend and, on oneDNN with bf16 kernels, once per bf16 kernel choice, so the native
+    /// bf16 path is tested here even where `auto` measures it slower and would never take it.
+    private func forEachBF16Path(_ body: (String) throws -> Void) rethrows {
+        try forEachBackend { backend in
+            for choice in [BF16KernelChoice.native, .widened] {
+                try GEMM.withBF16Kernels(choice) { try body("\(backend) \(GEMM.bf16RunsNatively ? "bf16 native" : "widened")") }
+            }
+        }
+    }
+
     func testBF16RoundsToNearestEvenLikeTorch() {
         // bf16 keeps 7 mantissa bits: the spacing at 1 is 2⁻⁷. Halfway cases go to the even mantissa.
         XCTAssertEqual(BF16.round(1), 0x3F80)
@@ -55,7 +65,7 @@ final class FrozenWeightTests: XCTestCase {
     /// Forward y = x·Wᵀ and dX = dY·W with bf16 storage against the fp32 ops on the widened weight (1e-5 relative:
     /// the same numbers, summed in another order), with a weight large enough to take several panels.
     func testBF16LinearMatchesFP32OnWidenedWeightsAcrossPanels() {
-        forEachBackend { backend in
+        forEachBF16Path { backend in
             let (m, k, n) = (7, 512, 1100)  // 1100 × 512 floats > one 2 MB panel
             let x = randomTensor([m, k], seed: 13), w = randomTensor([n, k], seed: 14, std: 0.05), bias = randomTensor([n], seed: 15)
             let frozen = FrozenWeight(w, precision: .bf16)
@@ -71,7 +81,7 @@ final class FrozenWeightTests: XCTestCase {
             yRef.backward(seed: g)
             let dxRef = x.grad!
             // The fallback multiplies exact widened values in fp32; native bf16 kernels also round x (and dY) to bf16.
-            let rtol: Float = backend == .onednn && OneDNNInfo.hasNativeBF16 ? 1e-2 : 1e-5
+            let rtol: Float = GEMM.bf16RunsNatively ? 1e-2 : 1e-5
             assertClose(y, yRef, rtol: rtol, "\(backend) forward")
             assertClose(dx, dxRef, rtol: rtol, "\(backend) dX")
         }
@@ -80,7 +90,7 @@ final class FrozenWeightTests: XCTestCase {
     /// |y_bf16 − y_fp32| ≤ 2·2⁻⁸·Σₖ|xₖ||Wⱼₖ| + 1e-5: each of W (and, on bf16 hardware, x) is rounded once with relative
     /// error ≤ 2⁻⁸; the fp32 accumulation adds far less.
     func testBF16ProductErrorAgainstFP32IsWithinTheRoundingBound() {
-        forEachBackend { backend in
+        forEachBF16Path { backend in
             let (m, k, n) = (16, 576, 96)
             let x = randomTensor([m, k], seed: 17), w = randomTensor([n, k], seed: 18, std: 0.05)
             let y16 = GradMode.withoutGrad { x.linear(frozen: FrozenWeight(w, precision: .bf16)) }
@@ -148,10 +158,42 @@ final class FrozenWeightTests: XCTestCase {
         XCTAssertThrowsError(try ComputeEnvironment.parse(["LORAKIT_GEMM": "mkl"])) { error in
             XCTAssertEqual("\(error)", "LORAKIT_GEMM=mkl is not valid: expected onednn or openblas")
         }
+        XCTAssertEqual(defaults.bf16Kernels, .auto)
+        XCTAssertEqual(try ComputeEnvironment.parse(["LORAKIT_BF16_GEMM": "Native"]).bf16Kernels, .native)
+        XCTAssertThrowsError(try ComputeEnvironment.parse(["LORAKIT_BF16_GEMM": "amx"])) { error in
+            XCTAssertEqual("\(error)", "LORAKIT_BF16_GEMM=amx is not valid: expected auto, native, widened")
+        }
         for bad in ["0", "two", "-1"] {
             XCTAssertThrowsError(try ComputeEnvironment.parse(["LORAKIT_THREADS": bad])) { error in
                 XCTAssertTrue("\(error)".hasPrefix("LORAKIT_THREADS=\(bad) is not valid"), "\(error)")
             }
+        }
+    }
+
+    /// `auto` takes oneDNN's bf16 kernels only when measured at least 1.1× fp32; `native` and `widened` override it;
+    /// other backends and CPUs without bf16 kernels never take them.
+    func testBF16KernelChoiceFollowsTheMeasurement() throws {
+        XCTAssertTrue(BF16Speed(f32: 300, bf16: 600).bf16IsFaster)
+        XCTAssertFalse(BF16Speed(f32: 300, bf16: 320).bf16IsFaster)   // a tie does not pay for rounding x to bf16
+        XCTAssertFalse(BF16Speed(f32: 150, bf16: 84).bf16IsFaster)    // family 6 model 207 without AMX
+        GEMM.withBackend(.openblas) {
+            for choice in BF16KernelChoice.allCases { GEMM.withBF16Kernels(choice) { XCTAssertFalse(GEMM.bf16RunsNatively) } }
+        }
+        try GEMM.withBackend(.onednn) {
+            guard OneDNNInfo.hasNativeBF16 else {
+                XCTAssertNil(GEMM.bf16Speed)
+                GEMM.withBF16Kernels(.native) { XCTAssertFalse(GEMM.bf16RunsNatively) }
+                return
+            }
+            let speed = try XCTUnwrap(GEMM.bf16Speed)
+            XCTAssertGreaterThan(speed.f32, 1)
+            XCTAssertGreaterThan(speed.bf16, 1)
+            GEMM.withBF16Kernels(.auto) {
+                XCTAssertEqual(GEMM.bf16RunsNatively, speed.bf16IsFaster, speed.summary)
+                XCTAssertTrue(GEMM.bf16ComputeDescription.contains(speed.summary), GEMM.bf16ComputeDescription)
+            }
+            GEMM.withBF16Kernels(.native) { XCTAssertTrue(GEMM.bf16RunsNatively) }
+            GEMM.withBF16Kernels(.widened) { XCTAssertFalse(GEMM.bf16RunsNatively) }
         }
     }
 

@@ -113,6 +113,27 @@ final class OpGradientTests: XCTestCase {
         }
     }
 
+    /// Causal attention skips the score blocks above the diagonal: with 3-row blocks, 7 queries take blocks of
+    /// 3, 3 and 1 rows, also with more keys than queries (a cache) and with padding and packing in the same blocks.
+    func testAttentionCausalBlocksSkipTheUpperTriangle() {
+        let saved = causalBlockRows
+        causalBlockRows = 3
+        defer { causalBlockRows = saved }
+        let q = randomTensor([2, 7, 4, 3], seed: 60), k = randomTensor([2, 7, 2, 3], seed: 61), v = randomTensor([2, 7, 2, 3], seed: 62)
+        let pad = IntTensor([1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1] as [Int], shape: [2, 7])
+        let seg = IntTensor([0, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 2, 2] as [Int], shape: [2, 7])
+        checkGradients("attention causal blocks", inputs: [q, k, v]) {
+            scaledDotProductAttention(query: q, key: k, value: v, mask: AttentionMask(causal: true))
+        }
+        checkGradients("attention causal blocks padded packed", inputs: [q, k, v]) {
+            scaledDotProductAttention(query: q, key: k, value: v, mask: AttentionMask(causal: true, keyPadding: pad, segments: seg))
+        }
+        let cq = randomTensor([1, 5, 2, 4], seed: 63), ck = randomTensor([1, 9, 1, 4], seed: 64), cv = randomTensor([1, 9, 1, 4], seed: 65)
+        checkGradients("attention causal blocks, cached keys", inputs: [cq, ck, cv]) {
+            scaledDotProductAttention(query: cq, key: ck, value: cv, mask: AttentionMask(causal: true))
+        }
+    }
+
     func testCrossEntropyIgnoresMinus100() {
         let logits = randomTensor([5, 7], seed: 33, std: 2)
         let labels = IntTensor([3, -100, 0, 6, -100] as [Int], shape: [5])

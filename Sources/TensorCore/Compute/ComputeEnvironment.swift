@@ -33,13 +33,17 @@ public struct ComputeEnvironmentError: Error, CustomStringConvertible, Equatable
 ///   N threads on the orchestrating thread, `Parallel.forEachChunk` splits into at most N chunks, and a GEMM called
 ///   inside one of those chunks runs on that one thread (`Parallel` sets OpenMP to 1 thread there). So the levels
 ///   never multiply into more busy threads than cores.
+/// - `LORAKIT_BF16_GEMM=auto|native|widened` — how products with bf16 weights run (default auto: oneDNN's bf16
+///   kernels only where this process measured them faster than fp32, see `BF16Speed`).
 ///
 /// OMP_NUM_THREADS / OPENBLAS_NUM_THREADS are overridden by the budget; OPENBLAS_CORETYPE is never set or read.
 public struct ComputeEnvironment: Sendable {
     public var gemm: GEMMBackendKind
     public var threads: Int
+    public var bf16Kernels: BF16KernelChoice = .auto
 
     public static let gemmVariable = "LORAKIT_GEMM"
+    public static let bf16KernelsVariable = "LORAKIT_BF16_GEMM"
     public static let threadsVariable = "LORAKIT_THREADS"
 
     /// Parses the two variables; unset or empty means the default.
@@ -59,7 +63,15 @@ public struct ComputeEnvironment: Sendable {
             }
             threads = n
         }
-        return ComputeEnvironment(gemm: gemm, threads: threads)
+        var bf16Kernels = BF16KernelChoice.auto
+        if let raw = environment[bf16KernelsVariable], !raw.isEmpty {
+            guard let choice = BF16KernelChoice(rawValue: raw.lowercased()) else {
+                throw ComputeEnvironmentError(variable: bf16KernelsVariable, value: raw,
+                                              expected: BF16KernelChoice.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            bf16Kernels = choice
+        }
+        return ComputeEnvironment(gemm: gemm, threads: threads, bf16Kernels: bf16Kernels)
     }
 
     /// The settings of this process, applied to OpenBLAS and OpenMP on first use. A bad variable stops the process

@@ -52,24 +52,40 @@ extension GEMM {
         }
     }
 
-    /// oneDNN's bf16×bf16→f32 matmul for this product, when the backend is oneDNN and the CPU has bf16 kernels.
+    /// oneDNN's bf16×bf16→f32 matmul for this product, when bf16 products run natively (`GEMM.bf16RunsNatively`:
+    /// oneDNN backend, a CPU with bf16 kernels, and those kernels measured faster than fp32 unless forced).
+    ///
+    /// The weights are read in their plain bf16 layout. A packed copy in oneDNN's blocked layout (format "any") would
+    /// have to replace the plain one, and the forward (x·Wᵀ) and dX (dY·W) want different blocked layouts of it; on
+    /// family 6 model 207 packing gained nothing measurable (`lorakit bench ops`: bf16 packed ≈ bf16 plain, both
+    /// ≈ 0.57× fp32 per thread), so there is no gain to pay that complexity for.
     static func nativeBF16Plan(m: Int, n: Int, k: Int, transposed: Bool) -> OneDNNMatmul.Plan? {
-        guard backend.kind == .onednn, OneDNNInfo.hasNativeBF16 else { return nil }
+        guard bf16RunsNatively else { return nil }
         return OneDNNMatmul.plan(m: m, n: n, k: k, weightsTransposed: transposed, src: .bf16, weights: .bf16)
     }
 
     /// How products with bf16 weights run in this process, for the training log.
     public static var bf16ComputeDescription: String {
         let isa = OneDNNInfo.effectiveISA
+        let widened = "bf16 weights are widened to fp32 panel by panel and multiplied in fp32"
         if backend.kind != .onednn {
-            return "bf16 weights are widened to fp32 panel by panel and multiplied in fp32 (LORAKIT_GEMM=\(backend.kind.rawValue); bf16 kernels need oneDNN)"
+            return "\(widened) (LORAKIT_GEMM=\(backend.kind.rawValue); bf16 kernels need oneDNN)"
         }
-        if OneDNNInfo.hasNativeBF16 {
-            if OneDNNMatmul.plan(m: 16, n: 16, k: 16, weightsTransposed: true, src: .bf16, weights: .bf16) != nil {
-                return "bf16 matmuls with fp32 accumulation (oneDNN, \(isa))"
-            }
-            return "bf16 weights are widened to fp32 panel by panel and multiplied in fp32: oneDNN reports \(isa) but refused a bf16 matmul"
+        guard OneDNNInfo.hasNativeBF16 else {
+            return "\(widened): this CPU has no bf16 GEMM (oneDNN: \(isa); needs avx512_core_bf16 or AMX)"
         }
-        return "bf16 weights are widened to fp32 panel by panel and multiplied in fp32: this CPU has no bf16 GEMM (oneDNN: \(isa); needs avx512_core_bf16 or AMX)"
+        guard OneDNNMatmul.plan(m: 16, n: 16, k: 16, weightsTransposed: true, src: .bf16, weights: .bf16) != nil else {
+            return "\(widened): oneDNN reports \(isa) but refused a bf16 matmul"
+        }
+        let measured = bf16Speed.map { " (\($0.summary))" } ?? ""
+        switch bf16Kernels {
+        case .native:
+            return "bf16 matmuls with fp32 accumulation (oneDNN, \(isa); forced by LORAKIT_BF16_GEMM=native)"
+        case .widened:
+            return "\(widened) (LORAKIT_BF16_GEMM=widened)"
+        case .auto:
+            if bf16RunsNatively { return "bf16 matmuls with fp32 accumulation (oneDNN, \(isa))\(measured)" }
+            return "\(widened): oneDNN's bf16 kernels are slower than fp32 on this CPU\(measured)"
+        }
     }
 }
