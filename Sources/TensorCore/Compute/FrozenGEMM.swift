@@ -1,3 +1,5 @@
+import Foundation
+
 /// Products with a frozen weight W (out × in): the forward y = x·Wᵀ and the backward dX = dY·W. W never gets a
 /// gradient, so these are the only two products it takes part in.
 extension GEMM {
@@ -25,7 +27,60 @@ extension GEMM {
                 panelProduct(w, transposed: transposed, m: m, a: a, c: c)
             }
         case .quantized:
-            panelProduct(w, transposed: transposed, m: m, a: a, c: c)
+            if quantizedPanelsShared {
+                panelProduct(w, transposed: transposed, m: m, a: a, c: c)
+            } else {
+                threadPanelProduct(w, transposed: transposed, m: m, a: a, c: c)
+            }
+        }
+    }
+
+    /// TEMPORARY (measurement): LORAKIT_FROZEN_PANELS=shared runs quantized weights through `panelProduct`.
+    static let quantizedPanelsShared = ProcessInfo.processInfo.environment["LORAKIT_FROZEN_PANELS"] == "shared"
+
+    /// Rows of W one thread widens at a time: 1 MB of fp32, so the panel stays in the core's L2 (2 MB on current
+    /// Xeons, 512 KB–1 MB elsewhere: then L3) while that thread's GEMM reads it right after decoding it.
+    static let threadPanelFloats = 1 << 18
+
+    /// Quantized weights: each thread owns a contiguous range of W's rows and, panel by panel, decodes into its own
+    /// scratch and runs its own single-threaded GEMM on it — decoding and multiplying overlap across threads and
+    /// the panel is still hot in L2 when the GEMM reads it. Forward: a thread's rows are a block of output columns.
+    /// Backward (dX = dY·W): they are a block of the inner dimension, so each thread after the first accumulates
+    /// into its own partial m × in, and the partials are summed into c.
+    static func threadPanelProduct(_ w: FrozenWeight, transposed: Bool, m: Int, a: UnsafePointer<Float>,
+                                   c: UnsafeMutablePointer<Float>) {
+        let (rows, cols) = (w.rows, w.columns)
+        let panelRows = max(1, min(rows, threadPanelFloats / max(cols, 1)))
+        let lock = NSLock()
+        var partials: [Storage] = []
+        Parallel.forEachChunk(rows, costPerItem: 2 * m * cols) { range in
+            let scratch = Storage(count: min(panelRows, range.count) * cols, zeroed: false)  // pooled
+            // The first range writes c itself; the others a partial of their own (backward only).
+            let partial: Storage? = transposed || range.lowerBound == 0 ? nil : Storage(count: m * cols, zeroed: false)
+            let target = partial?.pointer ?? c
+            withExtendedLifetime(scratch) {
+                let panel = scratch.pointer
+                var r0 = range.lowerBound
+                while r0 < range.upperBound {
+                    let r1 = min(range.upperBound, r0 + panelRows)
+                    w.dequantizeRows(r0..<r1, into: panel)
+                    if transposed {  // c[:, r0..<r1] = a (m × in) · panelᵀ
+                        sgemm(transB: true, m: m, n: r1 - r0, k: cols, a: a, lda: cols, b: panel, ldb: cols, c: c + r0, ldc: rows)
+                    } else {         // target (m × in) += a[:, r0..<r1] · panel
+                        sgemm(m: m, n: cols, k: r1 - r0, a: a + r0, lda: rows, b: panel, ldb: cols,
+                              beta: r0 == range.lowerBound ? 0 : 1, c: target, ldc: cols)
+                    }
+                    r0 = r1
+                }
+            }
+            if let partial { lock.lock(); partials.append(partial); lock.unlock() }
+        }
+        guard !partials.isEmpty else { return }
+        Parallel.forEachChunk(m * cols, costPerItem: partials.count) { r in
+            for p in partials {
+                let src = p.pointer
+                for i in r { c[i] += src[i] }
+            }
         }
     }
 
