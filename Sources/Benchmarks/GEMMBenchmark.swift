@@ -1,4 +1,5 @@
 import Foundation
+import ArchitectureKit
 import TensorCore
 
 /// `lorakit bench ops`, GEMM part: oneDNN and OpenBLAS side by side on the products training does, with the CPU
@@ -101,18 +102,29 @@ public enum GEMMBenchmark {
             }
         }
         lines.append("")
-        lines.append("frozen-weight products (backend \(GEMM.backend.kind.rawValue)), fp32 vs bf16 storage, GFLOP/s: \(GEMM.bf16ComputeDescription)")
+        lines.append(frozenProducts(repeats: repeats))
+        return lines.joined(separator: "\n")
+    }
+
+    /// Frozen-weight products on the SmolLM2 shapes: fp32 and bf16 storage, and the quantized storages (panels
+    /// decoded by CQuantKernels, then multiplied in fp32), forward and dX, GFLOP/s.
+    public static func frozenProducts(repeats: Int) -> String {
+        var gen = SeededGenerator(seed: 2)
+        var lines = ["frozen-weight products (backend \(GEMM.backend.kind.rawValue)), fp32 vs bf16 vs quantized storage, GFLOP/s (best of \(repeats)): \(GEMM.bf16ComputeDescription)"]
         for s in shapes where s.model == "SmolLM2" {
-            let x = Tensor.normal([s.m, s.k], std: 1, generator: &gen), w = Tensor.normal([s.n, s.k], std: 1, generator: &gen)
+            let x = Tensor.normal([s.m, s.k], std: 1, generator: &gen), w = Tensor.normal([s.n, s.k], std: 0.02, generator: &gen)
             let dy = Tensor.normal([s.m, s.n], std: 1, generator: &gen)
             let y = Tensor(zeros: [s.m, s.n]), dx = Tensor(zeros: [s.m, s.k])
             let flops = 2.0 * Double(s.m * s.k * s.n)
+            var storages = WeightPrecision.allCases.map { ($0.rawValue, FrozenWeight(w, precision: $0)) }
+            for q in [WeightQuantization.nf4, .q8_0, .q4_0] {
+                if let f = FrozenWeight.quantizing(w.data, rows: s.n, columns: s.k, as: q) { storages.append((q.rawValue, f)) }
+            }
             var cells: [String] = []
-            for precision in WeightPrecision.allCases {
-                let frozen = FrozenWeight(w, precision: precision)
+            for (name, frozen) in storages {
                 let fwd = OpsBenchmark.best(repeats) { GEMM.frozenProduct(frozen, transposed: true, m: s.m, a: x.data, c: y.data) }
                 let bwd = OpsBenchmark.best(repeats) { GEMM.frozenProduct(frozen, transposed: false, m: s.m, a: dy.data, c: dx.data) }
-                cells.append(precision.rawValue + String(format: " fwd %.1f dX %.1f", flops / fwd / 1e9, flops / bwd / 1e9))
+                cells.append(name + String(format: " fwd %.1f dX %.1f", flops / fwd / 1e9, flops / bwd / 1e9))
             }
             lines.append(row([s.model, "\(s.m)×\(s.k)·\(s.k)×\(s.n)"]) + "  " + cells.joined(separator: "   "))
         }

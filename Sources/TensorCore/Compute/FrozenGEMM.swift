@@ -1,5 +1,3 @@
-import Foundation
-
 /// Products with a frozen weight W (out × in): the forward y = x·Wᵀ and the backward dX = dY·W. W never gets a
 /// gradient, so these are the only two products it takes part in.
 extension GEMM {
@@ -27,66 +25,18 @@ extension GEMM {
                 panelProduct(w, transposed: transposed, m: m, a: a, c: c)
             }
         case .quantized:
-            if quantizedPanelsShared {
-                panelProduct(w, transposed: transposed, m: m, a: a, c: c)
-            } else {
-                threadPanelProduct(w, transposed: transposed, m: m, a: a, c: c)
-            }
-        }
-    }
-
-    /// TEMPORARY (measurement): LORAKIT_FROZEN_PANELS=shared runs quantized weights through `panelProduct`.
-    static let quantizedPanelsShared = ProcessInfo.processInfo.environment["LORAKIT_FROZEN_PANELS"] == "shared"
-
-    /// Rows of W one thread widens at a time: 1 MB of fp32, so the panel stays in the core's L2 (2 MB on current
-    /// Xeons, 512 KB–1 MB elsewhere: then L3) while that thread's GEMM reads it right after decoding it.
-    static let threadPanelFloats = 1 << 18
-
-    /// Quantized weights: each thread owns a contiguous range of W's rows and, panel by panel, decodes into its own
-    /// scratch and runs its own single-threaded GEMM on it — decoding and multiplying overlap across threads and
-    /// the panel is still hot in L2 when the GEMM reads it. Forward: a thread's rows are a block of output columns.
-    /// Backward (dX = dY·W): they are a block of the inner dimension, so each thread after the first accumulates
-    /// into its own partial m × in, and the partials are summed into c.
-    static func threadPanelProduct(_ w: FrozenWeight, transposed: Bool, m: Int, a: UnsafePointer<Float>,
-                                   c: UnsafeMutablePointer<Float>) {
-        let (rows, cols) = (w.rows, w.columns)
-        let panelRows = max(1, min(rows, threadPanelFloats / max(cols, 1)))
-        let lock = NSLock()
-        var partials: [Storage] = []
-        Parallel.forEachChunk(rows, costPerItem: 2 * m * cols) { range in
-            let scratch = Storage(count: min(panelRows, range.count) * cols, zeroed: false)  // pooled
-            // The first range writes c itself; the others a partial of their own (backward only).
-            let partial: Storage? = transposed || range.lowerBound == 0 ? nil : Storage(count: m * cols, zeroed: false)
-            let target = partial?.pointer ?? c
-            withExtendedLifetime(scratch) {
-                let panel = scratch.pointer
-                var r0 = range.lowerBound
-                while r0 < range.upperBound {
-                    let r1 = min(range.upperBound, r0 + panelRows)
-                    w.dequantizeRows(r0..<r1, into: panel)
-                    if transposed {  // c[:, r0..<r1] = a (m × in) · panelᵀ
-                        sgemm(transB: true, m: m, n: r1 - r0, k: cols, a: a, lda: cols, b: panel, ldb: cols, c: c + r0, ldc: rows)
-                    } else {         // target (m × in) += a[:, r0..<r1] · panel
-                        sgemm(m: m, n: cols, k: r1 - r0, a: a + r0, lda: rows, b: panel, ldb: cols,
-                              beta: r0 == range.lowerBound ? 0 : 1, c: target, ldc: cols)
-                    }
-                    r0 = r1
-                }
-            }
-            if let partial { lock.lock(); partials.append(partial); lock.unlock() }
-        }
-        guard !partials.isEmpty else { return }
-        Parallel.forEachChunk(m * cols, costPerItem: partials.count) { r in
-            for p in partials {
-                let src = p.pointer
-                for i in r { c[i] += src[i] }
-            }
+            panelProduct(w, transposed: transposed, m: m, a: a, c: c)
         }
     }
 
     /// The generic path: W widened to fp32 one panel of rows at a time into scratch, each panel one fp32 GEMM.
     /// Forward: a panel of W's rows is a block of output columns. Backward: it is a block of the inner dimension,
     /// so the panels accumulate into c.
+    ///
+    /// Measured against per-thread panels (each thread decoding its own 1 MB panel and running its own GEMM slice,
+    /// backward partials summed; commit 0b9cdbd): no gain on SmolLM2's shapes (`bench ops --frozen`, within noise),
+    /// 1.6× slower on the 1.1B Llama at batch 1 × 128 (8.28 vs 5.21 s/step, nf4) and +45 MB peak. With the SIMD
+    /// decoders the decode is ~0.1 ns per weight, so the multi-threaded GEMM on a shared panel wins.
     static func panelProduct(_ w: FrozenWeight, transposed: Bool, m: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
         let cols = w.columns
         let panelRows = max(1, min(w.rows, panelFloats / max(cols, 1)))
@@ -105,6 +55,8 @@ extension GEMM {
             }
             r0 = r1
         }
+        // The panel pointer is all the loop uses: keep its storage out of the pool until the last GEMM is done.
+        withExtendedLifetime(scratch) {}
     }
 
     /// oneDNN's bf16×bf16→f32 matmul for this product, when the backend is oneDNN and the CPU has bf16 kernels.
