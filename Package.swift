@@ -32,10 +32,14 @@ let package = Package(
         .systemLibrary(name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev"])]),
 
+        // Block decoders for quantized frozen weights (GGML, NF4): plain C with per-function AVX2/AVX-512 variants
+        // picked at run time. -ffp-contract=off: outputs stay bit-identical to the Swift decoders (no FMA).
+        .target(name: "CQuantKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+
         // Core layers, bottom up.
-        .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: fast),
+        .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL", "CQuantKernels"], swiftSettings: fast),
         .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: fast),
-        .target(name: "ModelFormats", swiftSettings: fast),
+        .target(name: "ModelFormats", dependencies: ["CQuantKernels"], swiftSettings: fast),
         .target(name: "ArchitectureKit", dependencies: ["TensorCore", "NN", "ModelFormats"], swiftSettings: fast),
         .target(name: "LoRA", dependencies: ["TensorCore", "NN", "ModelFormats", "ArchitectureKit"], swiftSettings: fast),
         .target(name: "Tokenizers", dependencies: ["CICU"], swiftSettings: fast),
@@ -75,9 +79,9 @@ let package = Package(
         // Plugins loaded with dlopen resolve the contract's symbols from the executable itself.
         linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]),
 
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CQuantKernels"]),
         .testTarget(name: "NNTests", dependencies: ["TensorCore", "NN"]),
-        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats"]),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "CQuantKernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates"]),
         .testTarget(name: "LlamaPluginTests", dependencies: ["LoRAKit"]),

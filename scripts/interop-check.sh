@@ -11,7 +11,10 @@
 #      (1e-4), for every parity case and for SmolLM2;
 #  (d) an adapter trained by `lorakit train` (tiny fixture recipe, 4 updates) loads in PEFT with `lorakit forward`'s
 #      logits (1e-4); (e) so does one trained with PiSSA, DoRA, rank/alpha patterns, exclude_modules and
-#      layers_to_transform from a recipe; (f) scripts/fixtures/make_parity_cases.py --check remakes every parity case.
+#      layers_to_transform from a recipe; (f) scripts/fixtures/make_parity_cases.py --check remakes every parity case;
+#  (g) `lorakit merge --quantization nf4` from SmolLM2, written in f32, bf16 and f16, loads with transformers and gives
+#      LoRAKit's logits on the NF4 base + adapter (`lorakit forward --quantization nf4`) within the rounding of the
+#      written dtype (bounds below), when the model is in the cache.
 #
 # Python side: a venv in .venv-interop (reused when it already imports everything). PyPI has no CPU-only torch
 # (those wheels live on PyTorch's own index), so plain `pip install torch` brings ~4 GB of CUDA libraries. A CPU
@@ -124,6 +127,25 @@ fixtures_status=0
     || { cat "$work/fixtures.log"; fixtures_status=1; }
 tail -1 "$work/fixtures.log"
 
+# (g) merge from a quantized base: the adapter is merged into SmolLM2's NF4 weights, dequantized, and written in each
+#     dtype; transformers runs the merged model (its weights widened to fp32) against LoRAKit on the NF4 base + adapter.
+#     Bounds: f32 only sums in another order (1e-3 on logits up to ~35); bf16/f16 round every weight once (bf16's
+#     8-bit mantissa gives ~0.2 on SmolLM2, f16's 11 bits ~8× less).
+qmerge_status=0
+if [ -n "$smollm2" ]; then
+    ids=$(cat "$work/smollm2/ids.0")
+    "$lorakit" forward --model smollm2-135m-instruct --adapter Tests/Fixtures/real/smollm2_adapter --quantization nf4 \
+        --ids "$ids" --out "$work/smollm2/nf4.safetensors" || qmerge_status=1
+    for spec in f32:1e-3 bf16:0.5 f16:0.1; do
+        dtype=${spec%%:*} bound=${spec#*:}
+        "$lorakit" merge --model smollm2-135m-instruct --adapter Tests/Fixtures/real/smollm2_adapter --quantization nf4 \
+            --dtype "$dtype" --out "$work/smollm2/merged-nf4-$dtype" 2> "$work/smollm2/merge-nf4-$dtype.err" || qmerge_status=1
+        grep -q "rounds a second time" "$work/smollm2/merge-nf4-$dtype.err" || { echo "FAIL merge --quantization nf4: no re-quantization warning"; qmerge_status=1; }
+        "$venv/bin/python" scripts/qlora/merged_logits.py "$work/smollm2/merged-nf4-$dtype" "$work/smollm2/nf4.safetensors" "$ids" "$bound" \
+            || qmerge_status=1
+    done
+fi
+
 compare_status=0
 "$venv/bin/python" scripts/interop/compare.py --work "$work" --cases Tests/Fixtures/parity --smollm2-gguf "$smollm2" || compare_status=1
-[ $compare_status = 0 ] && [ $trained_status = 0 ] && [ $options_status = 0 ] && [ $fixtures_status = 0 ]
+[ $compare_status = 0 ] && [ $qmerge_status = 0 ] && [ $trained_status = 0 ] && [ $options_status = 0 ] && [ $fixtures_status = 0 ]

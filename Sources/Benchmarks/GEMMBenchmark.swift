@@ -1,4 +1,5 @@
 import Foundation
+import ArchitectureKit
 import TensorCore
 
 /// `lorakit bench ops`, GEMM part: oneDNN and OpenBLAS side by side on the products training does, with the CPU
@@ -101,20 +102,23 @@ public enum GEMMBenchmark {
             }
         }
         lines.append("")
-        lines.append(contentsOf: frozenProductLines(repeats: repeats, generator: &gen))
+        lines.append(frozenProducts(repeats: repeats))
         return lines.joined(separator: "\n")
     }
 
     /// Frozen-weight products on SmolLM2's shapes by weight storage and kernel, fwd (x·Wᵀ) and dX (dY·W), GFLOP/s:
     /// fp32 weights; bf16 weights on oneDNN's bf16 matmul (activations rounded to bf16 inside the timing), the same
-    /// with the weight packed in oneDNN's preferred layout (kernel alone); bf16 weights widened panel by panel to fp32.
-    static func frozenProductLines(repeats: Int, generator gen: inout SeededGenerator) -> [String] {
+    /// with the weight packed in oneDNN's preferred layout (kernel alone); bf16 weights widened panel by panel to fp32;
+    /// quantized blocks (nf4, q8_0, q4_0) decoded panel by panel (CQuantKernels) and multiplied in fp32.
+    /// `lorakit bench ops --frozen` prints only these.
+    public static func frozenProducts(repeats: Int) -> String {
+        var gen = SeededGenerator(seed: 2)
         var lines = ["frozen-weight products (backend \(GEMM.backend.kind.rawValue)), GFLOP/s fwd / dX, best of \(repeats)",
                      "precision: bf16 here: \(GEMM.bf16ComputeDescription)",
-                     row(["model", "M×K·K×N"]) + "  fp32          bf16 native   bf16 packed   bf16 widened"]
+                     row(["model", "M×K·K×N"]) + "  fp32          bf16 native   bf16 packed   bf16 widened  nf4           q8_0          q4_0"]
         let native = GEMM.backend.kind == .onednn && OneDNNInfo.hasNativeBF16
         for s in shapes where s.model == "SmolLM2" {
-            let x = Tensor.normal([s.m, s.k], std: 1, generator: &gen), w = Tensor.normal([s.n, s.k], std: 1, generator: &gen)
+            let x = Tensor.normal([s.m, s.k], std: 1, generator: &gen), w = Tensor.normal([s.n, s.k], std: 0.02, generator: &gen)
             let dy = Tensor.normal([s.m, s.n], std: 1, generator: &gen)
             let y = Tensor(zeros: [s.m, s.n]), dx = Tensor(zeros: [s.m, s.k])
             let flops = 2.0 * Double(s.m * s.k * s.n)
@@ -130,9 +134,12 @@ public enum GEMMBenchmark {
             cells.append(native ? GEMM.withBF16Kernels(.native) { frozen(bf16) } : "—")
             cells.append(native ? packedBF16(s, weight: bf16, x: x, dy: dy, y: y, dx: dx, pair: pair) : "—")
             cells.append(GEMM.withBF16Kernels(.widened) { frozen(bf16) })
+            for q in [WeightQuantization.nf4, .q8_0, .q4_0] {
+                cells.append(FrozenWeight.quantizing(w.data, rows: s.n, columns: s.k, as: q).map(frozen) ?? "—")
+            }
             lines.append(row([s.model, "\(s.m)×\(s.k)·\(s.k)×\(s.n)"]) + "  " + cells.joined(separator: "  "))
         }
-        return lines
+        return lines.joined(separator: "\n")
     }
 
     /// oneDNN's bf16 matmul on weights packed into the layout it picks (format any), one packed copy per

@@ -12,13 +12,11 @@ public enum LoRAError: Error, CustomStringConvertible {
     case parityCase(String)
     case badConfig(String)
     case nonFinite(String)
-    /// A merge into a base weight stored frozen in reduced precision.
-    case frozenBase(String)
 
     public var description: String {
         switch self {
         case .noTargets(let s), .notLinear(let s), .adapterFile(let s), .weightedAdapter(let s), .parityCase(let s),
-             .badConfig(let s), .nonFinite(let s), .frozenBase(let s): return s
+             .badConfig(let s), .nonFinite(let s): return s
         case .unknownAdapter(let n): return "no adapter named '\(n)'"
         }
     }

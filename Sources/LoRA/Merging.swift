@@ -38,12 +38,11 @@ extension LoRALinear {
         mergedAdapters.remove(at: i)
     }
 
-    /// Merging writes into the fp32 base weight; a weight stored frozen (bf16) has none to write into.
+    /// Merging writes into an fp32 base weight. A base stored frozen (quantized blocks, bf16) is widened to fp32 first
+    /// — exactly the values the forward multiplied by — as PEFT dequantizes a bitsandbytes weight before adding ΔW.
+    /// (`LoRAModel.mergeAdapter` widens all targeted layers up front, keeping tied storages tied.)
     private func requireWritableBase() throws {
-        if let linear = base as? Linear, let frozen = linear.frozenWeight, linear.parameter("weight") == nil {
-            throw LoRAError.frozenBase("cannot merge into a base weight stored in \(frozen.storageName) "
-                                      + "(precision: bf16 and quantization are for training); load the model in fp32 to merge")
-        }
+        if let linear = base as? Linear, linear.frozenWeight != nil { linear.widenFrozenWeight() }
     }
 
     /// m / ‖W + ΔW‖ per output row, remembered for unmerge.
@@ -68,6 +67,8 @@ extension LoRALinear {
 extension LoRAModel {
     /// Merges the active adapters (or `names`) into every wrapped layer, in order (PEFT's merge_adapter).
     public func mergeAdapter(_ names: [String]? = nil) throws {
+        let bases = Set(loraLayers.map { ObjectIdentifier($0.1.base) })
+        model.widenFrozenWeights { bases.contains(ObjectIdentifier($0)) }
         for (_, l) in loraLayers { for name in names ?? l.activeAdapters where l.adapters[name] != nil { try l.merge(name) } }
     }
 

@@ -1,3 +1,5 @@
+import CQuantKernels
+
 /// Dequantization of GGML blocks to `Float`, bit-for-bit equal to gguf-py's `gguf.quants.dequantize` (and so to
 /// llama.cpp's `dequantize_row_*` reference functions).
 ///
@@ -5,6 +7,9 @@
 /// computed in the same order and precision as gguf-py (F16 scales widened to F32, one F32 multiply, then the
 /// F32 add/subtract), so results match exactly. Loops walk raw pointers block by block without allocating, so a
 /// whole 135M-parameter model dequantizes in a fraction of a second.
+///
+/// `dequantize` runs the block types through CQuantKernels (AVX-512 / AVX2 variants of the same operations);
+/// `dequantizeScalar` is the Swift reference below, which the kernels' tests compare against bit for bit.
 public enum GGMLDequantizer {
     /// Dequantizes `count` elements of type `type` stored at `source` into `destination`.
     ///
@@ -12,6 +17,14 @@ public enum GGMLDequantizer {
     ///   `count / type.blockSize * type.typeSize` readable bytes (any alignment).
     public static func dequantize(_ type: GGMLType, from source: UnsafeRawPointer, count: Int,
                                   into destination: UnsafeMutablePointer<Float>) {
+        precondition(count % type.blockSize == 0, "\(count) elements is not a whole number of \(type) blocks")
+        if lk_dequantize_ggml(Int32(type.rawValue), source, Int64(count), destination) == 0 { return }
+        dequantizeScalar(type, from: source, count: count, into: destination)
+    }
+
+    /// The Swift decoders: the reference the C kernels match bit for bit (and the path for F32/F16/BF16).
+    public static func dequantizeScalar(_ type: GGMLType, from source: UnsafeRawPointer, count: Int,
+                                        into destination: UnsafeMutablePointer<Float>) {
         precondition(count % type.blockSize == 0, "\(count) elements is not a whole number of \(type) blocks")
         let blocks = count / type.blockSize
         let size = type.typeSize

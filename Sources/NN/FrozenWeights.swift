@@ -66,3 +66,36 @@ extension Embedding {
         frozenWeight = frozen
     }
 }
+
+extension Linear {
+    /// Puts a frozen weight back as an fp32 parameter (its exact widening) that merging can write into. Only this
+    /// layer: `Module.widenFrozenWeights` also re-ties modules that share the storage.
+    public func widenFrozenWeight() {
+        guard let frozen = frozenWeight else { return }
+        register(parameter: "weight", frozen.dequantized())
+        frozenWeight = nil
+    }
+}
+
+extension Module {
+    /// Widens the frozen weights of the Linear layers `select` picks back to fp32 parameters (merging an adapter into
+    /// a quantized or bf16 base), one tensor at a time. Any other Linear or Embedding that shares one of those
+    /// storages (an embedding tied to lm_head) gets the same widened tensor, so the tie survives the merge.
+    public func widenFrozenWeights(of select: (Linear) -> Bool) {
+        var widened: [ObjectIdentifier: Tensor] = [:]
+        let modules = namedModules().map(\.1)
+        for case let linear as Linear in modules {
+            guard let frozen = linear.frozenWeight, select(linear) else { continue }
+            widened[ObjectIdentifier(frozen)] = widened[ObjectIdentifier(frozen)] ?? frozen.dequantized()
+        }
+        for module in modules {
+            if let linear = module as? Linear, let frozen = linear.frozenWeight, let w = widened[ObjectIdentifier(frozen)] {
+                linear.register(parameter: "weight", w)
+                linear.frozenWeight = nil
+            } else if let e = module as? Embedding, let frozen = e.frozenWeight, let w = widened[ObjectIdentifier(frozen)] {
+                e.register(parameter: "weight", w)
+                e.frozenWeight = nil
+            }
+        }
+    }
+}

@@ -39,8 +39,13 @@ final class QuantizedWeightTests: XCTestCase {
     }
 
     /// y = x·Wᵀ and dX = dY·W through the frozen weight against the fp32 ops on its full dequantization.
-    private func checkTileProducts(_ frozen: FrozenWeight, reference w: Tensor, _ label: String) {
-        let (m, n, k) = (6, frozen.rows, frozen.columns)
+    /// m = 6 and 16 by default (a batch of rows smaller than and as large as a GEMM micro-kernel's tile).
+    private func checkTileProducts(_ frozen: FrozenWeight, reference w: Tensor, _ label: String, batches: [Int] = [6, 16]) {
+        for m in batches { checkTileProducts(frozen, reference: w, "\(label) m=\(m)", m: m) }
+    }
+
+    private func checkTileProducts(_ frozen: FrozenWeight, reference w: Tensor, _ label: String, m: Int) {
+        let (n, k) = (frozen.rows, frozen.columns)
         let x = Tensor(random(m * k, seed: 21), shape: [m, k]), g = Tensor(random(m * n, seed: 22), shape: [m, n])
         x.requiresGrad = true
         let y = x.linear(frozen: frozen)
@@ -68,13 +73,35 @@ final class QuantizedWeightTests: XCTestCase {
                 bytes.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
             }
             let w = Tensor(zeros: [rows, columns])
-            bytes.withUnsafeBytes { GGMLDequantizer.dequantize(type, from: $0.baseAddress!, count: rows * columns, into: w.data) }
+            bytes.withUnsafeBytes { GGMLDequantizer.dequantizeScalar(type, from: $0.baseAddress!, count: rows * columns, into: w.data) }
             let frozen = FrozenWeight(quantized: blocks)
             XCTAssertEqual(frozen.byteCount, bytes.count)
             XCTAssertEqual(frozen.storageName, type.description)
             XCTAssertEqual(frozen.dequantized().scalars, w.scalars, "\(type): panel decoding is the reference decoding")
             checkTileProducts(frozen, reference: w, "\(type)")
         }
+    }
+
+    /// Odd shapes: a prime number of rows (thread ranges and panels of unequal size), rows of 3 or 5 blocks, and
+    /// batches of 1, 5 and 16 rows.
+    func testTileProductsOnOddShapes() {
+        for (i, type) in [GGMLType.Q8_0, .Q4_0, .Q4_1, .Q5_0, .Q5_1, .Q4_K, .Q5_K, .Q6_K].enumerated() {
+            let (rows, columns) = (37, type.blockSize == 256 ? 256 * 3 : 32 * 5)
+            let bytes = randomBlocks(type, rows: rows, columns: columns, seed: UInt64(300 + i))
+            let rowBytes = columns / type.blockSize * type.typeSize
+            let blocks = BlockRows(format: type.description, rows: rows, columns: columns, rowBytes: rowBytes,
+                                   decode: { GGMLDequantizer.dequantize(type, from: $0, count: $1, into: $2) }) { out in
+                bytes.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+            }
+            let w = Tensor(zeros: [rows, columns])
+            bytes.withUnsafeBytes { GGMLDequantizer.dequantizeScalar(type, from: $0.baseAddress!, count: rows * columns, into: w.data) }
+            checkTileProducts(FrozenWeight(quantized: blocks), reference: w, "\(type) \(rows)×\(columns)", batches: [1, 5, 16])
+        }
+        let values = random(37 * 192, seed: 41, std: 0.02)
+        let nf4 = values.withUnsafeBufferPointer { NF4Weight(quantizing: $0.baseAddress!, rows: 37, columns: 192) }
+        let reference = Tensor(zeros: [37, 192])
+        nf4.dequantizeRowsScalar(0..<37, into: reference.data)
+        checkTileProducts(FrozenWeight(quantized: nf4), reference: reference, "NF4 37×192", batches: [1, 5, 16])
     }
 
     /// NF4 and the Q8_0/Q4_0 produced on load: tile products against their own dequantization.

@@ -13,8 +13,10 @@ struct BenchOps: ParsableCommand {
         abstract: "GEMM on oneDNN and OpenBLAS side by side (SmolLM2, MiniLM shapes) with the CPU/ISA, tensor-layer matmul overhead, attention fwd+bwd.")
 
     @Option(help: "Repetitions per measurement (the best is reported).") var repeats = 5
+    @Flag(help: "Only the frozen-weight products (fp32, bf16, nf4, q8_0, q4_0 storage).") var frozen = false
 
     func run() throws {
+        if frozen { print(GEMMBenchmark.frozenProducts(repeats: repeats)); return }
         print(GEMMBenchmark.run(repeats: repeats))
         print("")
         let report = OpsBenchmark.run(repeats: repeats)

@@ -32,6 +32,11 @@ extension GEMM {
     /// The generic path: W widened to fp32 one panel of rows at a time into scratch, each panel one fp32 GEMM.
     /// Forward: a panel of W's rows is a block of output columns. Backward: it is a block of the inner dimension,
     /// so the panels accumulate into c.
+    ///
+    /// Measured against per-thread panels (each thread decoding its own 1 MB panel and running its own GEMM slice,
+    /// backward partials summed; commit 0b9cdbd): no gain on SmolLM2's shapes (`bench ops --frozen`, within noise),
+    /// 1.6× slower on the 1.1B Llama at batch 1 × 128 (8.28 vs 5.21 s/step, nf4) and +45 MB peak. With the SIMD
+    /// decoders the decode is ~0.1 ns per weight, so the multi-threaded GEMM on a shared panel wins.
     static func panelProduct(_ w: FrozenWeight, transposed: Bool, m: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
         let cols = w.columns
         let panelRows = max(1, min(w.rows, panelFloats / max(cols, 1)))
@@ -50,6 +55,8 @@ extension GEMM {
             }
             r0 = r1
         }
+        // The panel pointer is all the loop uses: keep its storage out of the pool until the last GEMM is done.
+        withExtendedLifetime(scratch) {}
     }
 
     /// oneDNN's bf16×bf16→f32 matmul for this product, when bf16 products run natively (`GEMM.bf16RunsNatively`:

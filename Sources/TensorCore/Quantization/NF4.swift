@@ -1,3 +1,5 @@
+import CQuantKernels
+
 /// NF4 as bitsandbytes stores it for QLoRA (`quantize_4bit(quant_type="nf4", blocksize=64, compress_statistics=True)`):
 ///
 /// - The weight is flattened row-major and cut into blocks of 64. Each element is divided by its block's absmax
@@ -130,7 +132,26 @@ public final class NF4Weight: QuantizedWeight, @unchecked Sendable {
         DynamicMap.values[Int(quantizedAbsmax[b])] * absmax2[b / Self.absmaxBlockSize] + offset
     }
 
+    /// Decoded by CQuantKernels (the widest SIMD variant this CPU runs), bit-identical to `dequantizeRowsScalar`.
     public func dequantizeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        if range.isEmpty { return }
+        let perRow = columns / Self.blockSize
+        Self.code.withUnsafeBufferPointer { code in
+            DynamicMap.values.withUnsafeBufferPointer { code2 in
+                packed.withUnsafeBufferPointer { bytes in
+                    quantizedAbsmax.withUnsafeBufferPointer { qa in
+                        absmax2.withUnsafeBufferPointer { a2 in
+                            lk_dequantize_nf4(bytes.baseAddress!, qa.baseAddress!, a2.baseAddress!, offset, code.baseAddress!,
+                                              code2.baseAddress!, Int64(range.lowerBound * perRow), Int64(range.count * perRow), out)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The Swift decoder: the reference the C kernel is tested against.
+    public func dequantizeRowsScalar(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let perRow = columns / Self.blockSize
         let firstBlock = range.lowerBound * perRow, blocks = range.count * perRow
         Self.pairs.withUnsafeBufferPointer { pairs in
