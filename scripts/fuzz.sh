@@ -31,8 +31,16 @@ module() {
 }
 
 icu=$(pkg-config --cflags icu-uc) jsonc=$(pkg-config --cflags json-c)
-cflags=(-I Sources/CICU -I Sources/CJSONC)
+cflags=(-I Sources/CICU -I Sources/CJSONC -I Sources/CQuantKernels/include)
 for f in $icu $jsonc; do cflags+=(-Xcc "$f"); done
+
+# The quantized-block decoders ModelFormats imports (C, compiled as SwiftPM does: -O3 -ffp-contract=off).
+quant_kernels() {
+    local obj=$mods/CQuantKernels.o src=Sources/CQuantKernels/quant_kernels.c
+    if [ -f "$obj" ] && [ "$obj" -nt "$src" ] && [ "$obj" -nt Sources/CQuantKernels/include/quant_kernels.h ]; then return; fi
+    echo "fuzz: compiling CQuantKernels"
+    clang -fsanitize=fuzzer-no-link,address -O3 -ffp-contract=off -g -I Sources/CQuantKernels/include -c "$src" -o "$obj"
+}
 
 yams_dir() {
     [ -d .build/checkouts/Yams ] || swift package resolve >/dev/null
@@ -52,8 +60,8 @@ harness() {
 build() {
     case $1 in
     safetensors|gguf)
-        module ModelFormats Sources/ModelFormats/*.swift
-        harness "$1" "$mods/ModelFormats.o" ;;
+        quant_kernels; module ModelFormats Sources/ModelFormats/*.swift
+        harness "$1" "$mods/ModelFormats.o" "$mods/CQuantKernels.o" ;;
     tokenizer)
         module Tokenizers $(find Sources/Tokenizers -name '*.swift')
         harness tokenizer "$mods/Tokenizers.o" $(pkg-config --libs icu-uc) ;;
@@ -78,14 +86,14 @@ build() {
         module Recipes Sources/Recipes/RecipeNode.swift Sources/Recipes/RecipeError.swift Sources/Recipes/YAMLLimits.swift
         harness recipe-yaml "$mods/Recipes.o" "$mods/Yams.o" "$mods/CYaml.a" ;;
     jsonl)
-        module ModelFormats Sources/ModelFormats/*.swift
+        quant_kernels; module ModelFormats Sources/ModelFormats/*.swift
         module Training Sources/Training/Data/JSONLReader.swift
-        harness jsonl "$mods/Training.o" "$mods/ModelFormats.o" $(pkg-config --libs json-c) ;;
+        harness jsonl "$mods/Training.o" "$mods/ModelFormats.o" "$mods/CQuantKernels.o" $(pkg-config --libs json-c) ;;
     configs)
-        module ModelFormats Sources/ModelFormats/*.swift
+        quant_kernels; module ModelFormats Sources/ModelFormats/*.swift
         # Reading and writing only (LoRAConfig+Validation needs LoRAModel's error type, i.e. the whole LoRA layer).
         module LoRA Sources/LoRA/LoRAConfig.swift Sources/LoRA/LoRAConfig+JSON.swift Sources/LoRA/LoRAConfig+Codable.swift
-        harness configs "$mods/LoRA.o" "$mods/ModelFormats.o" ;;
+        harness configs "$mods/LoRA.o" "$mods/ModelFormats.o" "$mods/CQuantKernels.o" ;;
     *) echo "fuzz: unknown harness '$1' (one of: ${all[*]})" >&2; exit 1 ;;
     esac
 }
