@@ -38,7 +38,7 @@ public final class LoRARowRouting {
     /// outputs, each block (rank, 16) contiguous (`expandLayout`), so the expand reads one sequential stream and
     /// runs as vector multiply-adds (a rank-long dot product per output costs more in its horizontal sum than in
     /// its arithmetic). Keyed by layer and adapter; the B it was made from is kept, so a replaced B (another
-    /// adapter under the name, or B changed in place by a caller) is noticed by identity.
+    /// adapter under the name) is noticed by its storage's identity; B is not expected to change in place while served.
     private var transposedB: [ObjectIdentifier: [String: (source: Tensor, transposed: Tensor)]] = [:]
 
     public init() {}

@@ -48,14 +48,7 @@ public struct ComputeEnvironment: Sendable {
 
     /// Parses the two variables; unset or empty means the default.
     public static func parse(_ environment: [String: String]) throws -> ComputeEnvironment {
-        var gemm = GEMMBackendKind.onednn
-        if let raw = environment[gemmVariable], !raw.isEmpty {
-            guard let kind = GEMMBackendKind(rawValue: raw.lowercased()) else {
-                throw ComputeEnvironmentError(variable: gemmVariable, value: raw,
-                                              expected: GEMMBackendKind.allCases.map(\.rawValue).joined(separator: " or "))
-            }
-            gemm = kind
-        }
+        let gemm = try choice(gemmVariable, in: environment, default: GEMMBackendKind.onednn)
         var threads = availableCores()
         if let raw = environment[threadsVariable], !raw.isEmpty {
             guard let n = Int(raw.trimmingCharacters(in: .whitespaces)), (1...4096).contains(n) else {
@@ -63,15 +56,20 @@ public struct ComputeEnvironment: Sendable {
             }
             threads = n
         }
-        var bf16Kernels = BF16KernelChoice.auto
-        if let raw = environment[bf16KernelsVariable], !raw.isEmpty {
-            guard let choice = BF16KernelChoice(rawValue: raw.lowercased()) else {
-                throw ComputeEnvironmentError(variable: bf16KernelsVariable, value: raw,
-                                              expected: BF16KernelChoice.allCases.map(\.rawValue).joined(separator: ", "))
-            }
-            bf16Kernels = choice
-        }
+        let bf16Kernels = try choice(bf16KernelsVariable, in: environment, default: BF16KernelChoice.auto, listedWith: ", ")
         return ComputeEnvironment(gemm: gemm, threads: threads, bf16Kernels: bf16Kernels)
+    }
+
+    /// `variable`'s value as one of an enum's cases (case-insensitive); unset or empty means `fallback`.
+    private static func choice<T: RawRepresentable & CaseIterable>(_ variable: String, in environment: [String: String],
+                                                                  default fallback: T, listedWith separator: String = " or ") throws -> T
+    where T.RawValue == String {
+        guard let raw = environment[variable], !raw.isEmpty else { return fallback }
+        guard let value = T(rawValue: raw.lowercased()) else {
+            throw ComputeEnvironmentError(variable: variable, value: raw,
+                                          expected: T.allCases.map(\.rawValue).joined(separator: separator))
+        }
+        return value
     }
 
     /// The settings of this process, applied to OpenBLAS and OpenMP on first use. A bad variable stops the process
