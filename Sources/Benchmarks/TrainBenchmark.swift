@@ -43,6 +43,8 @@ public enum TrainBenchmark {
         public var precisionSummary = ""
         /// Milliseconds per measured step by op kind, when profiled.
         public var profile: [OpKind: Double]?
+        /// Milliseconds per measured step by op name (forward, and "name backward"), when profiled.
+        public var profileByOp: [String: Double]?
         /// Where the memory is, in MB: tensors alive before the first step (weights, adapters), the most tensors
         /// held at once during the steps, and what the buffer pool kept idle at the end.
         public var tensorBaseMB = 0.0, tensorPeakMB = 0.0, poolIdleMB = 0.0
@@ -59,6 +61,13 @@ public enum TrainBenchmark {
             let fields = OpKind.allCases.map { String(format: #""%@":%.1f"#, $0.label, profile[$0] ?? 0) }
             let total = profile.values.reduce(0, +)
             return "{" + fields.joined(separator: ",") + String(format: #","total":%.1f}"#, total)
+        }
+
+        /// The `count` most expensive ops by name, each with its nested work: "name ms, name ms, …".
+        public func topOpsLine(_ count: Int = 14) -> String? {
+            guard let profileByOp else { return nil }
+            return profileByOp.sorted { $0.value > $1.value }.prefix(count)
+                .map { String(format: "%@ %.1f", $0.key, $0.value) }.joined(separator: ", ")
         }
 
         /// One JSON line: {"tokens_per_s":…, "step_s":…, "peak_rss_mb":…}.
@@ -92,7 +101,7 @@ public enum TrainBenchmark {
         let optimizer = AdamW(parameters: model.trainableParameters())
         var generator = SeededGenerator(seed: 1234)
         var times: [Double] = []
-        var profile: [OpKind: Double] = [:]
+        var profile: [OpKind: Double] = [:], profileByOp: [String: Double] = [:]
         let tensorBase = Storage.live.bytes
         Storage.resetPeak()
         defer { Profiler.setEnabled(false) }
@@ -119,6 +128,7 @@ public enum TrainBenchmark {
                 if s.profile {
                     Profiler.flush()
                     for (kind, ms) in Profiler.milliseconds() { profile[kind, default: 0] += ms / Double(s.steps) }
+                    for (op, ms) in Profiler.millisecondsByOp() { profileByOp[op, default: 0] += ms / Double(s.steps) }
                     Profiler.setEnabled(false)
                 }
             }
@@ -127,6 +137,7 @@ public enum TrainBenchmark {
         return Result(tokensPerSecond: Double(s.batchSize * s.sequenceLength) / mean, stepSeconds: mean,
                       peakRSSMB: Double(MemoryStatistics.peakResidentBytes() ?? 0) / 1e6, stepTimes: times,
                       precisionSummary: precisionSummary, profile: s.profile ? profile : nil,
+                      profileByOp: s.profile ? profileByOp : nil,
                       tensorBaseMB: Double(tensorBase) / 1e6, tensorPeakMB: Double(Storage.peakBytes) / 1e6,
                       poolIdleMB: Double(Tensor.cachedBufferBytes) / 1e6)
     }

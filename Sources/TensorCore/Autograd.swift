@@ -131,7 +131,7 @@ extension Tensor {
         var leafIndex: [ObjectIdentifier: Int] = [:]
         for fn in order.reversed() {
             guard let g = pending.removeValue(forKey: ObjectIdentifier(fn)), let run = fn.backward else { continue }
-            let grads = Profiler.measure(fn.kind) { GradMode.withoutGrad { run(g) } }
+            let grads = Profiler.backward(fn.kind, op: fn.name) { GradMode.withoutGrad { run(g) } }
             fn.backward = nil
             for (target, grad) in zip(fn.targets, grads) {
                 guard let target, let grad else { continue }

@@ -21,7 +21,7 @@ public enum OpKind: Int, CaseIterable, Sendable {
     /// The kind of a recorded op, by the name it records in the graph.
     static func of(op name: String) -> OpKind {
         switch name {
-        case "matmul", "bmm": return .gemm
+        case "matmul", "bmm", "linear": return .gemm
         case "attention": return .attention
         case "rms_norm", "layer_norm", "add_rms_norm": return .norms
         case "gelu", "gelu_tanh", "silu", "swiglu", "tanh", "relu": return .activations
@@ -48,6 +48,9 @@ public enum Profiler {
     nonisolated(unsafe) private static var pending: UInt64 = 0
     /// Open `measure` sections: kind and the time its current uninterrupted stretch began.
     nonisolated(unsafe) private static var stack: [(kind: OpKind, since: UInt64)] = []
+    /// Time by op name (forward by recorded name, backward as "name backward", each including what it nests), to
+    /// show what a kind's total, "other" above all, is made of.
+    nonisolated(unsafe) private static var byName: [String: UInt64] = [:]
     /// Ops recorded inside `scoped(_:)` are charged to this kind (LoRA's adapter path).
     nonisolated(unsafe) static var scope: OpKind?
 
@@ -62,6 +65,7 @@ public enum Profiler {
     /// Clears the totals and starts the clock (call at the start of a measured span).
     public static func reset() {
         totals = totals.map { _ in 0 }
+        byName = [:]
         stack = []
         pending = 0
         lastMark = now()
@@ -81,10 +85,14 @@ public enum Profiler {
         Dictionary(uniqueKeysWithValues: OpKind.allCases.map { ($0, Double(totals[$0.rawValue]) / 1e6) })
     }
 
+    /// Milliseconds by op name since the last reset (see `byName`).
+    public static func millisecondsByOp() -> [String: Double] { byName.mapValues { Double($0) / 1e6 } }
+
     /// An op named `name` has just produced its output.
     @inline(__always) static func mark(op name: String) {
         guard isEnabled, stack.isEmpty else { return }
         let t = now()
+        byName[name, default: 0] += pending + (t - lastMark)
         totals[(scope ?? OpKind.of(op: name)).rawValue] += pending + (t - lastMark)
         pending = 0
         lastMark = t
@@ -108,6 +116,14 @@ public enum Profiler {
             if stack.isEmpty { lastMark = end } else { stack[stack.count - 1].since = end }
         }
         return try body()
+    }
+
+    /// Runs an op's backward charged to `kind`, and its whole time to "`name` backward".
+    static func backward<T>(_ kind: OpKind, op name: String, _ body: () throws -> T) rethrows -> T {
+        guard isEnabled else { return try body() }
+        let start = now()
+        defer { byName[name + " backward", default: 0] += now() - start }
+        return try measure(kind, body)
     }
 
     /// Runs a forward pass nested in a measured section (gradient checkpointing recomputes a block inside the

@@ -25,6 +25,28 @@ final class OpGradientTests: XCTestCase {
         checkGradients("linear", inputs: [x, w, b]) { x.linear(w, bias: b) }
     }
 
+    /// Large enough that the fused bias add and the bias gradient split over threads: the same values and
+    /// gradients as the product followed by a broadcast add, for a trained and for a frozen weight.
+    func testLinearWithBiasMatchesProductPlusAdd() {
+        for weightTrains in [true, false] {
+            let x = randomTensor([3, 40, 96], seed: 12), w = randomTensor([200, 96], seed: 13), b = randomTensor([200], seed: 14)
+            let g = randomTensor([3, 40, 200], seed: 15)
+            func run(_ f: (Tensor, Tensor, Tensor) -> Tensor) -> [[Float]] {
+                let (xs, ws, bs) = (x.copy(), w.copy(), b.copy())
+                xs.requiresGrad = true; ws.requiresGrad = weightTrains; bs.requiresGrad = true
+                let y = f(xs, ws, bs)
+                y.backward(seed: g)
+                return [y.scalars, xs.grad!.scalars, ws.grad?.scalars ?? [], bs.grad!.scalars]
+            }
+            let fused = run { $0.linear($1, bias: $2) }, reference = run { $0.matmul($1, transposeB: true) + $2 }
+            for (name, (f, r)) in zip(["output", "dX", "dW", "dBias"], zip(fused, reference)) {
+                XCTAssertEqual(f.count, r.count, name)
+                let worst = zip(f, r).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+                XCTAssertLessThan(worst, 1e-5, "\(name), weight trains: \(weightTrains)")
+            }
+        }
+    }
+
     func testBroadcastingAddSubMul() {
         let a = randomTensor([2, 3, 4], seed: 9), row = randomTensor([4], seed: 10), col = randomTensor([2, 1, 4], seed: 11)
         checkGradients("add", inputs: [a, row]) { a + row }

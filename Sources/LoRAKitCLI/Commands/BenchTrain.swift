@@ -68,6 +68,7 @@ struct BenchTrain: ParsableCommand {
             FileHandle.standardError.write(Data((result.memoryLine + "\n").utf8))
         }
         if let line = result.profileLine { FileHandle.standardError.write(Data("profile ms/step: \(line)\n".utf8)) }
+        if let line = result.topOpsLine() { FileHandle.standardError.write(Data("costliest ops, ms/step with what they nest: \(line)\n".utf8)) }
         // The JSON line plus the weights' bytes (additive key, so existing readers keep working).
         print(String(result.jsonLine.dropLast()) + String(format: #","weights_mb":%.1f,"quantization":"%@"}"#, Double(memory.totalBytes) / 1e6, q.rawValue))
     }

@@ -86,9 +86,42 @@ extension Tensor {
     }
 
     /// x: (…, in), weight: (out, in) as in torch.nn.Linear, bias: (out). out: (…, out).
+    /// With a bias the product and the bias add are one op: the bias goes into the GEMM's output in place, so no
+    /// second (…, out) tensor is made in the forward pass nor passed through in the backward one.
     public func linear(_ weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        let y = matmul(weight, transposeB: true)
-        guard let bias else { return y }
-        return y + bias
+        guard let bias else { return matmul(weight, transposeB: true) }
+        let x = self, (rows, inF, outF) = (rowCount, lastDim, weight.shape[0])
+        precondition(weight.shape == [outF, inF] && bias.shape == [outF],
+                     "linear: weight \(weight.shape) and bias \(bias.shape) for input \(x.shape)")
+        let y = Tensor(uninitialized: Array(shape.dropLast()) + [outF])
+        GEMM.sgemm(transB: true, m: rows, n: outF, k: inF, a: x.data, lda: inF, b: weight.data, ldb: inF, c: y.data, ldc: outF)
+        let (py, pb) = (y.data, bias.data)
+        Parallel.forEachChunk(rows, costPerItem: outF) { chunk in
+            for row in chunk { let r = py + row * outF; for j in 0..<outF { r[j] += pb[j] } }
+        }
+        // A frozen layer keeps only its weight for backward; its input is kept only when the weight trains.
+        let (needX, needW, needBias) = (x.needsGrad, weight.needsGrad, bias.needsGrad)
+        let savedX = needW ? x : nil, savedW = needX ? weight : nil, xShape = x.shape
+        return y.recording("linear", [x, weight, bias]) { g in
+            var dx: Tensor?, dw: Tensor?, db: Tensor?
+            if let w = savedW {  // dX = g · W
+                let t = Tensor(uninitialized: xShape)
+                GEMM.sgemm(m: rows, n: inF, k: outF, a: g.data, lda: outF, b: w.data, ldb: inF, c: t.data, ldc: inF)
+                dx = t
+            }
+            if let x = savedX {  // dW = gᵀ · x
+                let t = Tensor(uninitialized: [outF, inF])
+                GEMM.sgemm(transA: true, m: outF, n: inF, k: rows, a: g.data, lda: outF, b: x.data, ldb: inF, c: t.data, ldc: inF)
+                dw = t
+            }
+            if needBias {  // column sums of g
+                let t = Tensor(zeros: [outF]), (pt, pg) = (t.data, g.data)
+                Parallel.forEachChunk(outF, costPerItem: rows) { columns in
+                    for row in 0..<rows { for j in columns { pt[j] += pg[row * outF + j] } }
+                }
+                db = t
+            }
+            return [dx, dw, db]
+        }
     }
 }
