@@ -1,5 +1,6 @@
 # Sourced by the check scripts: sets $lorakit to the binary they run — $LORAKIT when given, else the release build,
-# brought up to date first (a no-op when CI's `swift build -c release` already built it). Run from the package root.
+# brought up to date first (.ci/run passes $LORAKIT: after `swift test -c release` this would recompile everything
+# without -enable-testing). Run from the package root.
 lorakit=${LORAKIT:-}
 if [ -z "$lorakit" ]; then
     swift build -c release --product lorakit >&2
