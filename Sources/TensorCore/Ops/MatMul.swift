@@ -103,7 +103,7 @@ extension Tensor {
         let (needX, needW, needBias) = (x.needsGrad, weight.needsGrad, bias.needsGrad)
         let savedX = needW ? x : nil, savedW = needX ? weight : nil, xShape = x.shape
         return y.recording("linear", [x, weight, bias]) { g in
-            var dx: Tensor?, dw: Tensor?, db: Tensor?
+            var dx: Tensor?, dw: Tensor?
             if let w = savedW {  // dX = g · W
                 let t = Tensor(uninitialized: xShape)
                 GEMM.sgemm(m: rows, n: inF, k: outF, a: g.data, lda: outF, b: w.data, ldb: inF, c: t.data, ldc: inF)
@@ -114,14 +114,7 @@ extension Tensor {
                 GEMM.sgemm(transA: true, m: outF, n: inF, k: rows, a: g.data, lda: outF, b: x.data, ldb: inF, c: t.data, ldc: inF)
                 dw = t
             }
-            if needBias {  // column sums of g
-                let t = Tensor(zeros: [outF]), (pt, pg) = (t.data, g.data)
-                Parallel.forEachChunk(outF, costPerItem: rows) { columns in
-                    for row in 0..<rows { for j in columns { pt[j] += pg[row * outF + j] } }
-                }
-                db = t
-            }
-            return [dx, dw, db]
+            return [dx, dw, needBias ? g.reduced(to: [outF]) : nil]  // dBias: g summed over rows
         }
     }
 }
