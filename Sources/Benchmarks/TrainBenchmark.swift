@@ -48,11 +48,14 @@ public enum TrainBenchmark {
         /// Where the memory is, in MB: tensors alive before the first step (weights, adapters), the most tensors
         /// held at once during the steps, and what the buffer pool kept idle at the end.
         public var tensorBaseMB = 0.0, tensorPeakMB = 0.0, poolIdleMB = 0.0
+        /// Tensors alive when the loss is computed, above `tensorBaseMB` (mean over measured steps): what the
+        /// forward pass saved for backward.
+        public var savedForBackwardMB = 0.0
 
         /// The memory figures as one line (for stderr).
         public var memoryLine: String {
-            String(format: "memory MB: tensors before steps %.0f, tensor peak %.0f, pool idle %.0f, process peak %.0f",
-                   tensorBaseMB, tensorPeakMB, poolIdleMB, peakRSSMB)
+            String(format: "memory MB: tensors before steps %.0f, saved for backward %.0f, tensor peak %.0f, pool idle %.0f, process peak %.0f",
+                   tensorBaseMB, savedForBackwardMB, tensorPeakMB, poolIdleMB, peakRSSMB)
         }
 
         /// The profile as one JSON line of milliseconds per step: {"gemm":…, "attention":…, …, "total":…}.
@@ -100,7 +103,7 @@ public enum TrainBenchmark {
         model.setTraining(false)
         let optimizer = AdamW(parameters: model.trainableParameters())
         var generator = SeededGenerator(seed: 1234)
-        var times: [Double] = []
+        var times: [Double] = [], saved: [Double] = []
         var profile: [OpKind: Double] = [:], profileByOp: [String: Double] = [:]
         let tensorBase = Storage.live.bytes
         Storage.resetPeak()
@@ -116,6 +119,7 @@ public enum TrainBenchmark {
             if s.profile && measured { Profiler.setEnabled(true) }
             let start = DispatchTime.now().uptimeNanoseconds
             let (loss, _) = LossComputation.summedLoss(model, batch)
+            if measured { saved.append(Double(Storage.live.bytes - tensorBase) / 1e6) }
             loss.backward(seed: Tensor([1 / Float(batch.targetCount)], shape: [1]))
             Profiler.measure(.optimizer) {
                 clipGradientNorm(optimizer.parameters.map(\.tensor), maxNorm: 1.0)
@@ -139,6 +143,7 @@ public enum TrainBenchmark {
                       precisionSummary: precisionSummary, profile: s.profile ? profile : nil,
                       profileByOp: s.profile ? profileByOp : nil,
                       tensorBaseMB: Double(tensorBase) / 1e6, tensorPeakMB: Double(Storage.peakBytes) / 1e6,
-                      poolIdleMB: Double(Tensor.cachedBufferBytes) / 1e6)
+                      poolIdleMB: Double(Tensor.cachedBufferBytes) / 1e6,
+                      savedForBackwardMB: saved.reduce(0, +) / Double(max(saved.count, 1)))
     }
 }

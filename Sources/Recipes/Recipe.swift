@@ -13,8 +13,10 @@ public struct Recipe {
     /// `model`: a directory, a GGUF file, or an alias such as `smollm2-135m-instruct`.
     public var model: String
     /// `quantization` (top level or under `model:`): how frozen base weights are stored; nil = the default, `keep`
-    /// (a GGUF's own blocks; fp32 for other models).
+    /// (a GGUF's own blocks; fp32 for other models), or `none` under `precision: bf16` (`storedQuantization`).
     public var quantization: WeightQuantization?
+    /// What the model is loaded as: `quantization`, or the default for `training.precision`.
+    public var storedQuantization: WeightQuantization { quantization ?? .defaultStorage(for: training.precision) }
     /// `tokenizer`: a tokenizer.json or directory overriding the model's own.
     public var tokenizer: String?
     /// `plugins`: architecture plugins to load before the model (declarations or compiled libraries), resolved

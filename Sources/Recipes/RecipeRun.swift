@@ -29,7 +29,7 @@ public final class RecipeRun {
         tokenizer = setup.tokenizer
         format = setup.format
         reporter.message(String(format: "model %@ (%@) loaded in %.1f s", recipe.model, loaded.plugin.name, Date().timeIntervalSince(started)))
-        reporter.message("quantization \((recipe.quantization ?? .keep).rawValue): \(WeightMemory(loaded.model))")
+        reporter.message("quantization \((recipe.storedQuantization).rawValue): \(WeightMemory(loaded.model))")
         let prepared = Date()
         data = try PreparedData.prepare(recipe, tokenizer: tokenizer, format: format)
         for note in try RecipeChecks.check(recipe, model: loaded, tokenizer: setup.tokenizer, data: data) { reporter.warning(note) }

@@ -18,7 +18,7 @@ public enum RecipeSession {
     /// Loads `model:` (a path relative to the recipe, an absolute path, or an alias).
     public static func loadModel(_ recipe: Recipe, registry: ArchitectureRegistry = .shared) throws -> LoadedModel {
         try PluginLoader.load(recipe.plugins.map(\.path), into: registry)
-        return try ModelLoader.load(modelReference(recipe), head: head(recipe), quantization: recipe.quantization ?? .keep, registry: registry)
+        return try ModelLoader.load(modelReference(recipe), head: head(recipe), quantization: recipe.storedQuantization, registry: registry)
     }
 
     /// `model:` as a loader (and PEFT's base_model_name_or_path) takes it: a path relative to the recipe becomes an

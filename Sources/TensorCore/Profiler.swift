@@ -2,11 +2,12 @@ import Foundation
 
 /// The op kinds `lorakit bench train --profile` reports time for.
 public enum OpKind: Int, CaseIterable, Sendable {
-    case gemm, attention, norms, activations, rotary, crossEntropy, lora, optimizer, other
+    case gemm, dequantize, attention, norms, activations, rotary, crossEntropy, lora, optimizer, other
 
     public var label: String {
         switch self {
         case .gemm: return "gemm"
+        case .dequantize: return "dequantize"
         case .attention: return "attention"
         case .norms: return "norms"
         case .activations: return "activations"
@@ -21,7 +22,7 @@ public enum OpKind: Int, CaseIterable, Sendable {
     /// The kind of a recorded op, by the name it records in the graph.
     static func of(op name: String) -> OpKind {
         switch name {
-        case "matmul", "bmm", "linear": return .gemm
+        case "matmul", "bmm", "linear", "linear_frozen": return .gemm
         case "attention": return .attention
         case "rms_norm", "layer_norm", "add_rms_norm": return .norms
         case "gelu", "gelu_tanh", "silu", "swiglu", "tanh", "relu": return .activations

@@ -37,6 +37,39 @@ final class FusedOpTests: XCTestCase {
         let none = linearCrossEntropy(hidden, weight: weight, labels: IntTensor([-100, -100, -100, -100] as [Int], shape: [4]))
         XCTAssertEqual(none.item, 0)
     }
+
+    /// Over quantized blocks the vocabulary is the outer loop (online softmax over panels of W's rows): loss and
+    /// hidden gradient equal the token-chunked loop over the widened weight, with three panels (V = 20000 rows of 64,
+    /// panels of 8192), tokens in passes of 7, ignored rows, labels in both panels and a row whose largest logit
+    /// comes in the second panel (the running maximum and sum are rescaled).
+    func testLinearCrossEntropyOverPanelsMatchesTheWidenedWeight() {
+        let (v, d, n) = (20000, 64, 12)
+        let w = randomTensor([v, d], seed: 54)
+        for j in 0..<d { w.data[19_000 * d + j] = 3 * w.data[j] }  // a large logit late in the vocabulary
+        let frozen = FrozenWeight(quantized: NF4Weight(quantizing: w.data, rows: v, columns: d))
+        let widened = frozen.dequantized()
+        let hidden = randomTensor([n, d], seed: 55)
+        for j in 0..<d { hidden.data[j] = w.data[j] }  // row 0 aligns with rows 0 and 19000 of W
+        let labels = IntTensor([19_000, 5, -100, 8_191, 8_192, 19_999, 7, -100, 0, 16_384, 16_383, 3] as [Int], shape: [n])
+        XCTAssertGreaterThan(v, GEMM.panelFloats / d, "the vocabulary spans more than one panel")
+        func run(_ useFrozen: Bool, _ reduction: LossReduction) -> (Float, [Float]) {
+            let h = hidden.copy()
+            h.requiresGrad = true
+            let loss = useFrozen
+                ? linearCrossEntropy(h, frozen: frozen, labels: labels, reduction: reduction, chunkElements: 7 * GEMM.panelFloats / d)
+                : linearCrossEntropy(h, weight: widened, labels: labels, reduction: reduction, chunkElements: 5 * v)
+            loss.backward()
+            return (loss.item, h.grad!.scalars)
+        }
+        for reduction in [LossReduction.mean, .sum] {
+            let (lp, gp) = run(true, reduction), (lc, gc) = run(false, reduction)
+            XCTAssertEqual(lp, lc, accuracy: 1e-5 * abs(lc))
+            for (i, (u, t)) in zip(gp, gc).enumerated() { XCTAssertEqual(u, t, accuracy: 1e-5 * max(1, abs(t)), "dHidden[\(i)]") }
+            XCTAssertEqual(Array(gp[(2 * d)..<(3 * d)]), [Float](repeating: 0, count: d), "an ignored row gets a zero gradient")
+        }
+        let eval = GradMode.withoutGrad { linearCrossEntropy(hidden, frozen: frozen, labels: labels).item }
+        XCTAssertEqual(eval, run(false, .mean).0, accuracy: 1e-5 * abs(eval), "without a gradient the same loss")
+    }
 }
 
 /// The vectorised exact GELU against the scalar erff formula (A&S 7.1.26 erf: ≤ 1.5e-7 absolute, so GELU within

@@ -24,8 +24,8 @@ struct BenchTrain: ParsableCommand {
     @Flag(name: .customLong("gradient-checkpointing"), help: "Recompute each layer in backward.") var gradientCheckpointing = false
     @Flag(help: "Also print each measured step's seconds on stderr.") var verbose = false
     @Option(help: "Frozen base weights: fp32 or bf16 (LoRA, optimizer, norms and loss stay fp32).") var precision = "fp32"
-    @Option(help: "Frozen weights stored as: none (fp32), keep (a GGUF's own blocks), nf4, q8_0 or q4_0 (products widen one panel at a time).")
-    var quantization = "none"
+    @Option(help: "Frozen weights stored as: none (fp32), keep (a GGUF's own blocks), nf4, q8_0 or q4_0 (products widen one panel at a time). Default: as lorakit train, keep (none with --precision bf16).")
+    var quantization: String?
     @Option(name: .customLong("random-weights"), help: "A config.json: train a model of its shapes with seeded random weights instead of --model.")
     var randomWeights: String?
 
@@ -41,6 +41,7 @@ struct BenchTrain: ParsableCommand {
             throw ValidationError("--precision \(precision): expected \(WeightPrecision.allCases.map(\.rawValue).joined(separator: " or "))")
         }
         let classification = task == "classification"
+        let quantization = self.quantization ?? WeightQuantization.defaultStorage(for: weightPrecision).rawValue
         guard let q = WeightQuantization(rawValue: quantization) else {
             throw ValidationError("--quantization \(quantization): expected one of \(WeightQuantization.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -2,7 +2,7 @@
 /// gradient, so these are the only two products it takes part in.
 extension GEMM {
     /// Rows of W widened per panel on the generic path: 2 MB of fp32, which stays in L2/L3 while the GEMM reads it.
-    static let panelFloats = 1 << 19
+    public static let panelFloats = 1 << 19
 
     /// c (m × n) = a (m × k) · Wᵀ when `transposed` (k = in, n = out: the forward), else a · W (k = out, n = in: the
     /// input gradient). c is overwritten.
@@ -29,6 +29,15 @@ extension GEMM {
         }
     }
 
+    /// Whether products with `w` widen it panel by panel (`panelProduct`) rather than read it in place.
+    static func widensPanels(_ w: FrozenWeight) -> Bool {
+        switch w.storage {
+        case .fp32: return false
+        case .bf16: return !bf16RunsNatively
+        case .quantized: return true
+        }
+    }
+
     /// The generic path: W widened to fp32 one panel of rows at a time into scratch, each panel one fp32 GEMM.
     /// Forward: a panel of W's rows is a block of output columns. Backward: it is a block of the inner dimension,
     /// so the panels accumulate into c.
@@ -45,8 +54,10 @@ extension GEMM {
         var r0 = 0
         while r0 < w.rows {
             let r1 = min(w.rows, r0 + panelRows)
-            Parallel.forEachChunk(r1 - r0, costPerItem: cols) { r in
-                w.dequantizeRows((r0 + r.lowerBound)..<(r0 + r.upperBound), into: panel + r.lowerBound * cols)
+            Profiler.measure(.dequantize) {
+                Parallel.forEachChunk(r1 - r0, costPerItem: cols) { r in
+                    w.dequantizeRows((r0 + r.lowerBound)..<(r0 + r.upperBound), into: panel + r.lowerBound * cols)
+                }
             }
             if transposed {  // c[:, r0..<r1] = a (m × in) · panelᵀ
                 sgemm(transB: true, m: m, n: r1 - r0, k: cols, a: a, lda: cols, b: panel, ldb: cols, c: c + r0, ldc: w.rows)

@@ -39,6 +39,14 @@ private func linearCrossEntropy(_ hidden: Tensor, weight: Tensor?, frozen: Froze
     }
     let weightNeedsGrad = weight?.needsGrad ?? false
     let wantGrad = GradMode.isEnabled && (hidden.needsGrad || weightNeedsGrad)
+    let divisor: Float = reduction == .mean ? Float(max(kept.count, 1)) : 1
+    if let frozen, GEMM.widensPanels(frozen) {
+        let (total, dHidden) = panelCrossEntropy(hidden, frozen: frozen, kept: kept, labels: labels, wantGrad: wantGrad,
+                                                 chunkElements: chunkElements)
+        return recordedLoss(total: total, count: kept.count, divisor: divisor, inputs: [hidden], wantGrad: wantGrad) { scale in
+            [dHidden.map { $0 * scale }]
+        }
+    }
     let dHidden = wantGrad && hidden.needsGrad ? Tensor(zeros: hidden.shape) : nil
     let dWeight = wantGrad && weightNeedsGrad ? Tensor(zeros: weight!.shape) : nil
 
@@ -97,12 +105,17 @@ private func linearCrossEntropy(_ hidden: Tensor, weight: Tensor?, frozen: Froze
         start += m
     }
 
-    let divisor: Float = reduction == .mean ? Float(max(kept.count, 1)) : 1
-    // As `crossEntropy`: a mean over zero tokens is 0 rather than PyTorch's NaN.
-    let loss = Tensor([kept.isEmpty ? 0 : Float(total) / divisor], shape: [1])
-    guard wantGrad else { return loss.recording("linear_cross_entropy", []) { _ in [] } }
-    return loss.recording("linear_cross_entropy", [hidden] + (weight.map { [$0] } ?? [])) { g in
-        let scale = g.data[0] / divisor
-        return [dHidden.map { $0 * scale }] + (weight == nil ? [] : [dWeight.map { $0 * scale }])
+    return recordedLoss(total: total, count: kept.count, divisor: divisor, inputs: [hidden] + (weight.map { [$0] } ?? []),
+                        wantGrad: wantGrad) { scale in
+        [dHidden.map { $0 * scale }] + (weight == nil ? [] : [dWeight.map { $0 * scale }])
     }
+}
+
+/// The loss tensor: `total` over `divisor`, whose backward scales the gradients computed up front by g / divisor.
+private func recordedLoss(total: Double, count: Int, divisor: Float, inputs: [Tensor], wantGrad: Bool,
+                          gradients: @escaping (Float) -> [Tensor?]) -> Tensor {
+    // As `crossEntropy`: a mean over zero tokens is 0 rather than PyTorch's NaN.
+    let loss = Tensor([count == 0 ? 0 : Float(total) / divisor], shape: [1])
+    guard wantGrad else { return loss.recording("linear_cross_entropy", []) { _ in [] } }
+    return loss.recording("linear_cross_entropy", inputs) { g in gradients(g.data[0] / divisor) }
 }

@@ -9,4 +9,11 @@ public enum WeightQuantization: String, CaseIterable, Sendable {
     case nf4
     /// GGML Q8_0 / Q4_0 blocks produced on load (bit-exact with gguf-py's quantizer).
     case q8_0, q4_0
+
+    /// Storage when neither the recipe nor `--quantization` names one: a GGUF's own blocks for fp32 products (they
+    /// widen to the very values `none` holds, in a sixth of the memory), fp32 for `precision: bf16`, which makes
+    /// its own bf16 copy of fp32 weights and cannot of blocks.
+    public static func defaultStorage(for precision: WeightPrecision) -> WeightQuantization {
+        precision == .fp32 ? .keep : .none
+    }
 }
