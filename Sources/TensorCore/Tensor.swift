@@ -14,6 +14,10 @@ public final class Tensor {
     public var grad: Tensor?
     /// How this tensor was computed, when a gradient must flow through it; nil for leaves and constants.
     var gradFn: GradFn?
+    /// Recomputes this tensor exactly from what the op that made it keeps for its own backward anyway (a norm's
+    /// input and statistics, SwiGLU's gate and up): ops that need it in backward save this instead of the tensor
+    /// (`SavedActivation`), so it need not stay alive from forward to backward. Set only while recording.
+    var remake: (() -> Tensor)?
 
     public init(shape: [Int], storage: Storage, offset: Int = 0, requiresGrad: Bool = false) {
         precondition(offset + shape.reduce(1, *) <= storage.count, "view \(shape) at \(offset) exceeds storage \(storage.count)")

@@ -173,6 +173,49 @@ final class LoRALinearOpTests: XCTestCase {
     }
 }
 
+/// A LoRA layer fed by an RMSNorm or SwiGLU keeps no copy of its input: backward remakes it from what the norm or
+/// SwiGLU keeps anyway. The gradients are bit for bit those of the same graph with the input kept (an extra `* 1`
+/// gives the LoRA layer a tensor nobody can remake), with and without dropout; and the forward really holds less.
+final class RemadeActivationTests: XCTestCase {
+    func testLoRAOverNormAndSwiGLUGetsIdenticalGradientsAndHoldsLess() {
+        let (n, d, f, r) = (37, 48, 80, 4)
+        let w = randomTensor([f, d], seed: 70), wDown = randomTensor([d, f], seed: 71), norm = randomTensor([d], seed: 72)
+        for p: Float in [0, 0.25] {
+            /// Gradients of h, the norm weight and every A and B; `keep` multiplies the LoRA inputs by 1 first.
+            func run(keep: Bool) -> (grads: [[Float]], held: Int) {
+                let h = randomTensor([n, d], seed: 73)
+                // (A, B) for gate and up (d → f) and down (f → d).
+                let adapters: [(Tensor, Tensor)] = [
+                    (randomTensor([r, d], seed: 80), randomTensor([f, r], seed: 90)),
+                    (randomTensor([r, d], seed: 81), randomTensor([f, r], seed: 91)),
+                    (randomTensor([r, f], seed: 82), randomTensor([d, r], seed: 92)),
+                ]
+                let nw = norm.copy()
+                let trained: [Tensor] = [h, nw] + adapters.flatMap { [$0.0, $0.1] }
+                for t in trained { t.requiresGrad = true }
+                var g = SeededGenerator(seed: 6)
+                func lora(_ x: Tensor, _ weight: Tensor, _ i: Int) -> Tensor {
+                    loraLinear(keep ? x * Float(1) : x, weight: weight, bias: nil, loraA: adapters[i].0,
+                               loraB: adapters[i].1, scale: 0.5, dropout: p, generator: &g)
+                }
+                let before = Storage.live.bytes
+                var y: Tensor! = h.rmsNorm(weight: nw, eps: 1e-5)
+                let down = lora(swiglu(gate: lora(y, w, 0), up: lora(y, w, 1)), wDown, 2)
+                y = nil
+                let loss = (down * h).sum()
+                let held = Storage.live.bytes - before
+                loss.backward()
+                return (trained.map { $0.grad!.scalars }, held)
+            }
+            let (remade, kept) = (run(keep: false), run(keep: true))
+            XCTAssertEqual(remade.grads, kept.grads, "dropout \(p): remade inputs give the very same gradients")
+            // Kept: two `* 1` copies of the norm output (n·d each) and one of the SwiGLU output (n·f). Remade: none of
+            // them, nor the norm and SwiGLU outputs themselves (which a LoRA layer keeping its input would hold).
+            XCTAssertLessThan(remade.held + 4 * n * (d + f), kept.held, "dropout \(p): the forward holds less")
+        }
+    }
+}
+
 /// Dropout inside a checkpointed block draws the same mask when the block is recomputed in backward.
 final class CheckpointedDropoutTests: XCTestCase {
     final class GeneratorBox { var generator = SeededGenerator(seed: 5) }

@@ -68,7 +68,7 @@ public func swiglu(gate: Tensor, up: Tensor) -> Tensor {
     Parallel.forEachChunk(gate.count, costPerItem: 8) { r in
         VectorMath.swiglu(pg + r.lowerBound, pu + r.lowerBound, into: po + r.lowerBound, count: r.count)
     }
-    return out.recording("swiglu", [gate, up]) { g in
+    let recorded = out.recording("swiglu", [gate, up]) { g in
         let dGate = gate.needsGrad ? Tensor(uninitialized: gate.shape) : nil
         let dUp = up.needsGrad ? Tensor(uninitialized: up.shape) : nil
         let (pgr, pdg, pdu) = (g.data, dGate?.data, dUp?.data)
@@ -77,5 +77,15 @@ public func swiglu(gate: Tensor, up: Tensor) -> Tensor {
             VectorMath.swigluBackward(pg + o, pu + o, pgr + o, dGate: pdg.map { $0 + o }, dUp: pdu.map { $0 + o }, count: r.count)
         }
         return [dGate, dUp]
+    }
+    // The output again from the gate and up its backward keeps, chunked as above, so bit for bit.
+    return recorded.remakeable {
+        let y = Tensor(uninitialized: gate.shape)
+        let py = y.data
+        Parallel.forEachChunk(gate.count, costPerItem: 8) { r in
+            VectorMath.swiglu(pg + r.lowerBound, pu + r.lowerBound, into: py + r.lowerBound, count: r.count)
+        }
+        withExtendedLifetime((gate, up)) {}  // what pg and pu point into
+        return y
     }
 }

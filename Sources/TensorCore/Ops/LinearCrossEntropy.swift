@@ -18,8 +18,10 @@ public func linearCrossEntropy(_ hidden: Tensor, weight: Tensor, labels: IntTens
                               chunkElements: chunkElements)
 }
 
-/// The same with a frozen (bf16 or quantized) weight: each chunk's products go through `GEMM.frozenProduct`, so the
-/// weight is widened one panel at a time and never whole; it gets no gradient.
+/// The same with a frozen weight, which gets no gradient. One that products widen panel by panel (quantized blocks,
+/// bf16 without native kernels) takes the vocabulary as the outer loop (`panelCrossEntropy`), so each panel is
+/// widened once per call rather than once per chunk of tokens; one read in place (fp32, native bf16) takes the
+/// chunked loop.
 public func linearCrossEntropy(_ hidden: Tensor, frozen: FrozenWeight, labels: IntTensor, ignoreIndex: Int32 = -100,
                                reduction: LossReduction = .mean, chunkElements: Int = 1 << 23) -> Tensor {
     precondition(frozen.columns == hidden.lastDim, "linearCrossEntropy: frozen weight [\(frozen.rows), \(frozen.columns)] for hidden \(hidden.shape)")

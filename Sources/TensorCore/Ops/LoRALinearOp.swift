@@ -89,14 +89,16 @@ private func loraLinear(_ x: Tensor, base: LoRABase, bias: Tensor?, loraA a: Ten
     // A frozen weight is no graph input: it has no gradient slot (grads below are listed in the same order).
     var inputs = [x] + (weight.map { [$0] } ?? []) + [a, b]
     if let bias { inputs.append(bias) }
+    // x for dA (and a trained base weight's dW): kept, or remade in backward when a norm or SwiGLU made it.
+    let savedX = SavedActivation(x), (xNeedsGrad, xShape) = (x.needsGrad, x.shape)
     return out.recording("lora_linear", inputs) { g in
         let pg = g.data
         // gB = g · B: (n, r), shared by dA and the adapter's share of dx.
         let gB = Tensor(uninitialized: [n, r])
         GEMM.sgemm(m: n, n: r, k: outF, a: pg, lda: outF, b: b.data, ldb: r, c: gB.data, ldc: r)
         var dx: Tensor?, dw: Tensor?, da: Tensor?, db: Tensor?, dbias: Tensor?
-        if x.needsGrad {
-            let t = Tensor(uninitialized: x.shape)
+        if xNeedsGrad {
+            let t = Tensor(uninitialized: xShape)
             Profiler.measure(.gemm) {  // g · op(W)ᵀ
                 if let weight {
                     GEMM.sgemm(transB: weightIsInputMajor, m: n, n: inF, k: outF, a: pg, lda: outF, b: weight.data, ldb: ldw,
@@ -110,23 +112,24 @@ private func loraLinear(_ x: Tensor, base: LoRABase, bias: Tensor?, loraA a: Ten
             }
             dx = t
         }
+        let x = a.needsGrad || (weight?.needsGrad ?? false) ? savedX.value() : nil
         // With dropout: one pass redraws the mask, rebuilding dropout(x) for dA and masking the adapter's share of dx.
         var xd = x
-        if var g = maskState, a.needsGrad || x.needsGrad {
-            let share = x.needsGrad ? Tensor(uninitialized: [n, inF]) : nil
+        if var g = maskState, a.needsGrad || xNeedsGrad {
+            let share = xNeedsGrad ? Tensor(uninitialized: [n, inF]) : nil
             if let share {
                 GEMM.sgemm(m: n, n: inF, k: r, alpha: scale * keep, a: gB.data, lda: r, b: a.data, ldb: inF, c: share.data, ldc: inF)
             }
             let rebuilt = a.needsGrad ? Tensor(uninitialized: [n, inF]) : nil
-            let (px, pr, ps, pdx) = (x.data, rebuilt?.data, share?.data, dx?.data)
+            let (px, pr, ps, pdx) = (x?.data, rebuilt?.data, share?.data, dx?.data)
             g.forEachUniform(n * inF) { i, u in
                 let kept = u >= p
-                pr?[i] = kept ? px[i] * keep : 0
+                if let pr, let px { pr[i] = kept ? px[i] * keep : 0 }
                 if kept, let ps, let pdx { pdx[i] += ps[i] }
             }
             if let rebuilt { xd = rebuilt }
         }
-        if let weight, weight.needsGrad {
+        if let weight, weight.needsGrad, let x {
             let t = Tensor(uninitialized: weight.shape)
             Profiler.measure(.gemm) {
                 if weightIsInputMajor {  // W (in, out): dW = xᵀ · g
@@ -142,7 +145,7 @@ private func loraLinear(_ x: Tensor, base: LoRABase, bias: Tensor?, loraA a: Ten
             for row in 0..<n { for j in 0..<outF { t.data[j] += pg[row * outF + j] } }
             dbias = t
         }
-        if a.needsGrad {  // dA = scale · gBᵀ · dropout(x)
+        if a.needsGrad, let xd {  // dA = scale · gBᵀ · dropout(x)
             let t = Tensor(uninitialized: a.shape)
             GEMM.sgemm(transA: true, m: r, n: inF, k: n, alpha: scale, a: gB.data, lda: r, b: xd.data, ldb: inF, c: t.data, ldc: inF)
             da = t

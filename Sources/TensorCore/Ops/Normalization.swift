@@ -20,7 +20,7 @@ extension Tensor {
                 for j in 0..<n { yr[j] = pw[j] * (xr[j] * inv) }
             }
         }
-        return out.recording("rms_norm", [x, weight]) { g in
+        let recorded = out.recording("rms_norm", [x, weight]) { g in
             let (pg, pr) = (g.data, rstd.data)  // reading rstd here keeps it alive until the backward pass
             let dx = x.needsGrad ? Tensor(uninitialized: x.shape) : nil
             let partials = weight.needsGrad ? (0..<Parallel.cores).map { _ in Tensor(zeros: [n]) } : []
@@ -40,6 +40,19 @@ extension Tensor {
             }
             let dw = partials.isEmpty ? nil : partials.dropFirst().reduce(partials[0]) { $0.adding($1) }
             return [dx, dw]
+        }
+        // The output again from the input and rstd its backward keeps: the forward's own products, so bit for bit.
+        return recorded.remakeable {
+            let y = Tensor(uninitialized: x.shape)
+            let (py, pr) = (y.data, rstd.data)
+            Parallel.forEachChunk(rows, costPerItem: n) { r in
+                for row in r {
+                    let xr = px + row * n, yr = py + row * n, inv = pr[row]
+                    for j in 0..<n { yr[j] = pw[j] * (xr[j] * inv) }
+                }
+            }
+            withExtendedLifetime((x, weight)) {}  // what px and pw point into
+            return y
         }
     }
 
