@@ -28,11 +28,7 @@ func panelCrossEntropy(_ hidden: Tensor, frozen w: FrozenWeight, kept: [Int], la
     var runningMax = [Float](repeating: 0, count: tokenChunk), runningSum = runningMax, labelLogit = runningMax
     defer { rowsIn.deallocate(); scores.deallocate(); acc.deallocate(); labelRow.deallocate() }
     var total: Double = 0
-    var start = 0
-    while start < kept.count {
-        let m = min(tokenChunk, kept.count - start)
-        let rows = kept[start..<(start + m)]
-        for (i, row) in rows.enumerated() { (rowsIn + i * d).update(from: hidden.data + row * d, count: d) }
+    forEachChunk(of: kept, size: tokenChunk, gathering: hidden, into: rowsIn) { m, rows in
         if wantGrad { acc.update(repeating: 0, count: m * d) }
         runningMax.withUnsafeMutableBufferPointer { mx in runningSum.withUnsafeMutableBufferPointer { sum in
             labelLogit.withUnsafeMutableBufferPointer { target in
@@ -80,7 +76,6 @@ func panelCrossEntropy(_ hidden: Tensor, frozen w: FrozenWeight, kept: [Int], la
                 }
             }
         } }
-        start += m
     }
     withExtendedLifetime(panelStorage) {}
     return (total, dHidden)

@@ -58,11 +58,7 @@ private func linearCrossEntropy(_ hidden: Tensor, weight: Tensor?, frozen: Froze
     let rowsGrad = UnsafeMutablePointer<Float>.allocate(capacity: max(1, chunk * d))
     defer { logits.deallocate(); rowsIn.deallocate(); rowsGrad.deallocate() }
     var total: Double = 0
-    var start = 0
-    while start < kept.count {
-        let m = min(chunk, kept.count - start)
-        let rows = kept[start..<(start + m)]
-        for (i, row) in rows.enumerated() { (rowsIn + i * d).update(from: hidden.data + row * d, count: d) }
+    forEachChunk(of: kept, size: chunk, gathering: hidden, into: rowsIn) { m, rows in
         Profiler.measure(.gemm) {
             if let frozen {
                 GEMM.frozenProduct(frozen, transposed: true, m: m, a: rowsIn, c: logits)
@@ -104,7 +100,6 @@ private func linearCrossEntropy(_ hidden: Tensor, weight: Tensor?, frozen: Froze
                 }
             }
         }
-        start += m
     }
 
     return recordedLoss(total: total, count: kept.count, divisor: divisor, inputs: [hidden] + (weight.map { [$0] } ?? []),
@@ -120,4 +115,18 @@ private func recordedLoss(total: Double, count: Int, divisor: Float, inputs: [Te
     let loss = Tensor([count == 0 ? 0 : Float(total) / divisor], shape: [1])
     guard wantGrad else { return loss.recording("linear_cross_entropy", []) { _ in [] } }
     return loss.recording("linear_cross_entropy", inputs) { g in gradients(g.data[0] / divisor) }
+}
+
+/// Walks the `kept` rows `size` at a time, first gathering each chunk's rows of `hidden` into `rowsIn` (m × D).
+func forEachChunk(of kept: [Int], size: Int, gathering hidden: Tensor, into rowsIn: UnsafeMutablePointer<Float>,
+                  _ body: (_ m: Int, _ rows: ArraySlice<Int>) -> Void) {
+    let d = hidden.lastDim
+    var start = 0
+    while start < kept.count {
+        let m = min(size, kept.count - start)
+        let rows = kept[start..<(start + m)]
+        for (i, row) in rows.enumerated() { (rowsIn + i * d).update(from: hidden.data + row * d, count: d) }
+        body(m, rows)
+        start += m
+    }
 }
