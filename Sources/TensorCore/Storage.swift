@@ -45,7 +45,7 @@ public final class Storage {
 /// The process-wide count of live storages: a lock, since storages are made and freed on any thread.
 final class LiveStorage: @unchecked Sendable {
     static let counter = LiveStorage()
-    private var count = 0, bytes = 0, peakBytes = 0
+    private var count = 0, bytes = 0, peakBytes = 0, highWater = 0
     private let lock = NSLock()
 
     func add(_ n: Int, bytes b: Int) {
@@ -53,10 +53,13 @@ final class LiveStorage: @unchecked Sendable {
         count += n
         bytes += b
         if bytes > peakBytes { peakBytes = bytes }
+        if bytes > highWater { highWater = bytes }
         lock.unlock()
     }
 
     func peak() -> Int { lock.lock(); defer { lock.unlock() }; return peakBytes }
+    /// Bytes live now, and the peak since the process started (`resetPeak` does not touch it).
+    func liveAndHighWaterBytes() -> (Int, Int) { lock.lock(); defer { lock.unlock() }; return (bytes, highWater) }
     func resetPeak() { lock.lock(); peakBytes = bytes; lock.unlock() }
 
     func read() -> (count: Int, bytes: Int) {
@@ -73,10 +76,19 @@ final class BufferPool: @unchecked Sendable {
     static let shared = BufferPool()
     /// Buffers below this many floats (1 MiB) are not pooled.
     static let minimumPooled = 1 << 18
-    /// Upper bound on idle pooled memory, in floats (256 MiB). Idle buffers are resident memory: a larger bound let
-    /// buffers of shapes that never recur (each padded eval batch, each packed batch of another length) pile up to
-    /// gigabytes. Over the bound, the size classes used least recently are freed first.
-    static let maximumIdle = 1 << 26
+    /// Idle pooled memory is bounded by the gap between the most that storages ever held at once and what they hold
+    /// now, so live plus idle never exceeds that peak; but the pool may always keep this many floats (256 MiB).
+    /// A training step allocates and frees the same buffers every step: a fixed 256 MiB bound sent the rest of a
+    /// SmolLM2 step's 720 MB of activations back to the system, to come back as fresh mappings whose first touch
+    /// page-faults (5% of the step). Buffers of shapes that never recur (each padded eval batch, each packed batch
+    /// of another length) are what the bound is for: over it, the size classes used least recently are freed first.
+    static let minimumIdleBound = 1 << 26
+
+    /// The idle bound, in floats, once `adding` more floats are live.
+    static func maximumIdle(adding: Int = 0) -> Int {
+        let (live, peak) = LiveStorage.counter.liveAndHighWaterBytes()
+        return max(minimumIdleBound, (peak - live) / 4 - adding)
+    }
 
     private var idle: [Int: [UnsafeMutablePointer<Float>]] = [:]
     private var idleFloats = 0
@@ -91,9 +103,14 @@ final class BufferPool: @unchecked Sendable {
         // such blocks come from the heap and freed ones stay resident, fragmented, for the life of the process.
         // A fixed threshold keeps large blocks mmapped, so what the pool does not keep goes back to the system.
         // mallopt is declared in <malloc.h>, which Swift's Glibc module does not import; M_MMAP_THRESHOLD is −3.
+        // Fixing it also fixes the trim threshold at its 128 KiB default: oneDNN's GEMM frees a ~600 KB packing buffer
+        // on its worker thread after every call, that thread's heap then gave the free top back (madvise) and the next
+        // call page-faulted it in again: 750k faults, 5% of a SmolLM2 step. M_TRIM_THRESHOLD (−1) keeps up to 32 MiB
+        // of free top per heap resident.
         if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") {
             let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
             _ = mallopt(-3, Int32(Self.minimumPooled * 4))
+            _ = mallopt(-1, 32 << 20)
         }
         #endif
     }
@@ -117,6 +134,8 @@ final class BufferPool: @unchecked Sendable {
                 lock.unlock()
                 return (p, false)
             }
+            // A fresh buffer raises what is live: the idle buffers that no longer fit under the bound go.
+            evict(over: Self.maximumIdle(adding: capacity))
             lock.unlock()
             // Pooled sizes are mapped directly (and unmapped by `release`): page-aligned and zero-filled.
             guard let raw = mmap(nil, capacity * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
@@ -133,21 +152,27 @@ final class BufferPool: @unchecked Sendable {
         if capacity >= Self.minimumPooled {
             lock.lock()
             defer { lock.unlock() }
-            guard capacity <= Self.maximumIdle else { Self.release(p, capacity: capacity); return }
+            let bound = Self.maximumIdle()
+            guard capacity <= bound else { Self.release(p, capacity: capacity); return }
             clock += 1
             lastUse[capacity] = clock
             idle[capacity, default: []].append(p)
             idleFloats += capacity
-            while idleFloats > Self.maximumIdle {
-                // The stalest class that still holds buffers (this one last: it was just used).
-                guard let victim = idle.filter({ !$0.value.isEmpty }).min(by: { lastUse[$0.key, default: 0] < lastUse[$1.key, default: 0] })?.key,
-                      let q = idle[victim]?.popLast() else { break }
-                idleFloats -= victim
-                Self.release(q, capacity: victim)
-            }
+            evict(over: bound)
             return
         }
         UnsafeMutableRawPointer(p).deallocate()
+    }
+
+    /// Frees idle buffers, the stalest size class first, until at most `bound` floats are idle. Call with the lock.
+    private func evict(over bound: Int) {
+        while idleFloats > bound {
+            // The stalest class that still holds buffers (one just used goes last).
+            guard let victim = idle.filter({ !$0.value.isEmpty }).min(by: { lastUse[$0.key, default: 0] < lastUse[$1.key, default: 0] })?.key,
+                  let q = idle[victim]?.popLast() else { break }
+            idleFloats -= victim
+            Self.release(q, capacity: victim)
+        }
     }
 
     /// Bytes held idle for reuse.

@@ -1,10 +1,30 @@
 /// Broadcasting add/sub/mul, scaling, and the in-place helpers the optimizer and autograd use.
 extension Tensor {
-    private static func binary(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
+    /// The operators `binary` applies. Its loops switch on this once per chunk, so each loop body is a plain `+`,
+    /// `−` or `×` the compiler vectorizes; a `(Float, Float) -> Float` closure stayed a call per element (~2 ns a float
+    /// on every residual and gradient add).
+    private enum BinaryOperator {
+        case add, subtract, multiply
+
+        @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float {
+            switch self { case .add: x + y; case .subtract: x - y; case .multiply: x * y }
+        }
+
+        /// o[i] = x[i] ∘ y[i] for i in `range`.
+        @inline(__always) func apply(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+            switch self {
+            case .add: for i in range { o[i] = x[i] + y[i] }
+            case .subtract: for i in range { o[i] = x[i] - y[i] }
+            case .multiply: for i in range { o[i] = x[i] * y[i] }
+            }
+        }
+    }
+
+    private static func binary(_ a: Tensor, _ b: Tensor, _ op: BinaryOperator) -> Tensor {
         if a.shape == b.shape {
             let out = Tensor(uninitialized: a.shape)
             let (pa, pb, po) = (a.data, b.data, out.data)
-            Parallel.forEachChunk(a.count) { r in for i in r { po[i] = op(pa[i], pb[i]) } }
+            Parallel.forEachChunk(a.count) { r in op.apply(pa, pb, into: po, r) }
             return out
         }
         if b.rank == 1 && a.rank >= 1 && b.count == a.lastDim && a.lastDim > 1 {
@@ -13,7 +33,7 @@ extension Tensor {
             let out = Tensor(uninitialized: a.shape)
             let (pa, pb, po) = (a.data, b.data, out.data)
             Parallel.forEachChunk(rows, costPerItem: n) { r in
-                for row in r { for j in 0..<n { po[row * n + j] = op(pa[row * n + j], pb[j]) } }
+                for row in r { op.apply(pa + row * n, pb, into: po + row * n, 0..<n) }
             }
             return out
         }
@@ -30,14 +50,14 @@ extension Tensor {
     // alive until backward.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         let (sa, sb, ga, gb) = (a.shape, b.shape, a.needsGrad, b.needsGrad)
-        return binary(a, b, +).recording("add", [a, b]) { g in
+        return binary(a, b, .add).recording("add", [a, b]) { g in
             [ga ? g.reduced(to: sa) : nil, gb ? g.reduced(to: sb) : nil]
         }
     }
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
         let (sa, sb, ga, gb) = (a.shape, b.shape, a.needsGrad, b.needsGrad)
-        return binary(a, b, -).recording("sub", [a, b]) { g in
+        return binary(a, b, .subtract).recording("sub", [a, b]) { g in
             [ga ? g.reduced(to: sa) : nil, gb ? (g * -1).reduced(to: sb) : nil]
         }
     }
@@ -46,8 +66,8 @@ extension Tensor {
         // Each operand is kept only when the other one's gradient needs it.
         let (sa, sb) = (a.shape, b.shape)
         let (keptA, keptB) = (b.needsGrad ? a : nil, a.needsGrad ? b : nil)
-        return binary(a, b, *).recording("mul", [a, b]) { g in
-            [keptB.map { binary(g, $0, *).reduced(to: sa) }, keptA.map { binary(g, $0, *).reduced(to: sb) }]
+        return binary(a, b, .multiply).recording("mul", [a, b]) { g in
+            [keptB.map { binary(g, $0, .multiply).reduced(to: sa) }, keptA.map { binary(g, $0, .multiply).reduced(to: sb) }]
         }
     }
 
