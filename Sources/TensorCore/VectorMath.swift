@@ -80,7 +80,11 @@ public enum VectorMath {
 /// erf for 16 lanes: Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7 absolute), with exp16 for e^(−x²). BERT and
 /// Falcon's exact GELU spent most of their activation time in scalar erff.
 @inline(__always)
-func erf16(_ x: SIMD16<Float>) -> SIMD16<Float> {
+func erf16(_ x: SIMD16<Float>) -> SIMD16<Float> { erf16(x, expOfMinusSquare: exp16(-(x * x))) }
+
+/// erf16 given e^(−x²), which GELU's derivative needs as well (φ(x) is the same exponential): one exp16 for both.
+@inline(__always)
+func erf16(_ x: SIMD16<Float>, expOfMinusSquare e: SIMD16<Float>) -> SIMD16<Float> {
     let ax = x.replacing(with: -x, where: x .< 0)
     let t = 1 / (1 + 0.327_591_1 * ax)
     var p = SIMD16<Float>(repeating: 1.061_405_429)
@@ -88,9 +92,12 @@ func erf16(_ x: SIMD16<Float>) -> SIMD16<Float> {
     p = p * t + 1.421_413_741
     p = p * t - 0.284_496_736
     p = p * t + 0.254_829_592
-    let y = 1 - p * t * exp16(-(ax * ax))
+    let y = 1 - p * t * e
     return y.replacing(with: -y, where: x .< 0)
 }
+
+/// 1/√2 as a Float literal: Glibc's M_SQRT1_2 is a Double behind a getter, which the GELU loops called every vector.
+let inverseSquareRootOf2: Float = 0.707_106_781_186_547_5
 
 extension VectorMath {
     /// y = x · Φ(x) (exact GELU) over n elements.
@@ -98,27 +105,29 @@ extension VectorMath {
         var i = 0
         while i + 16 <= n {
             let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
-            let r = 0.5 * v * (1 + erf16(v * Float(M_SQRT1_2)))
+            let r = 0.5 * v * (1 + erf16(v * inverseSquareRootOf2))
             UnsafeMutableRawPointer(y + i).storeBytes(of: r, as: SIMD16<Float>.self)
             i += 16
         }
-        while i < n { y[i] = 0.5 * x[i] * (1 + erff(x[i] * Float(M_SQRT1_2))); i += 1 }
+        while i < n { y[i] = 0.5 * x[i] * (1 + erff(x[i] * inverseSquareRootOf2)); i += 1 }
     }
 
-    /// dx = g · (Φ(x) + x · φ(x)), the exact GELU's derivative, over n elements.
+    /// dx = g · (Φ(x) + x · φ(x)), the exact GELU's derivative, over n elements. φ(x) = e^(−x²/2)/√(2π) is the
+    /// exponential erf(x/√2) needs too, so it is computed once.
     public static func geluBackward(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, count n: Int) {
         let invSqrt2Pi = Float(0.3989422804014327)
         var i = 0
         while i + 16 <= n {
             let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
             let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
-            let cdf = 0.5 * (1 + erf16(v * Float(M_SQRT1_2)))
-            let pdf = exp16(-0.5 * v * v) * invSqrt2Pi
-            UnsafeMutableRawPointer(dx + i).storeBytes(of: gv * (cdf + v * pdf), as: SIMD16<Float>.self)
+            let u = v * inverseSquareRootOf2
+            let e = exp16(-(u * u))
+            let cdf = 0.5 * (1 + erf16(u, expOfMinusSquare: e))
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: gv * (cdf + v * e * invSqrt2Pi), as: SIMD16<Float>.self)
             i += 16
         }
         while i < n {
-            let cdf = 0.5 * (1 + erff(x[i] * Float(M_SQRT1_2)))
+            let cdf = 0.5 * (1 + erff(x[i] * inverseSquareRootOf2))
             dx[i] = g[i] * (cdf + x[i] * expf(-0.5 * x[i] * x[i]) * invSqrt2Pi)
             i += 1
         }

@@ -77,6 +77,40 @@ final class PluginBehaviourTests: XCTestCase {
         XCTAssertEqual(classifierParams["classifier.weight"]?.shape, [3, 64])
     }
 
+    /// For classification the last BERT layer computes each row's first token only (the pooler reads nothing else).
+    /// Its logits must be those of the whole encoder's first token (BertModel with the same weights, then the pooler
+    /// and the classifier by hand), under the fixture's padding mask, and checkpointing must not change them or the
+    /// gradients. 1e-5 abs: the same arithmetic in another order.
+    func testBERTClassificationComputesTheWholeEncodersFirstToken() throws {
+        let fixture = try ParityCase("bert-classification")
+        let input = try fixture.input()
+        let base = try ModelLoader.load(fixture.modelDirectory.path, head: .base).model
+        let loaded = try fixture.load()
+        let p = params(loaded.model)
+        let hidden = GradMode.withoutGrad { base.forward(input) }
+        let (b, t, d) = (hidden.shape[0], hidden.shape[1], hidden.shape[2])
+        let first = Tensor((0..<b).flatMap { Array(hidden.scalars[($0 * t * d)..<($0 * t * d + d)]) }, shape: [b, d])
+        let expected = GradMode.withoutGrad {
+            first.linear(p["bert.pooler.dense.weight"]!, bias: p["bert.pooler.dense.bias"]!).tanh()
+                .linear(p["classifier.weight"]!, bias: p["classifier.bias"]!)
+        }
+        let logits = GradMode.withoutGrad { loaded.model.forward(input) }
+        XCTAssertLessThan(maxAbsDifference(logits.scalars, expected.scalars), 1e-5)
+
+        // Gradients of every weight, with and without checkpointing.
+        func gradients(checkpointing: Bool) throws -> [String: [Float]] {
+            let model = try fixture.load().model
+            (model as? any GradientCheckpointable)?.gradientCheckpointing = checkpointing
+            for (_, w) in model.namedParameters() { w.requiresGrad = true }
+            (model.forward(input) * model.forward(input)).sum().backward()
+            return Dictionary(model.namedParameters().compactMap { n, w in w.grad.map { (n, $0.scalars) } }, uniquingKeysWith: { a, _ in a })
+        }
+        let (plain, checkpointed) = (try gradients(checkpointing: false), try gradients(checkpointing: true))
+        XCTAssertEqual(Set(plain.keys), Set(checkpointed.keys))
+        XCTAssertNotNil(plain["bert.encoder.layer.1.attention.self.query.weight"], "the last layer's query gets a gradient")
+        for (name, g) in plain { XCTAssertLessThan(maxAbsDifference(g, checkpointed[name]!), 1e-5, name) }
+    }
+
     /// Decoding with the KV cache (8 tokens, then one at a time) gives the full forward's logits at each
     /// position, 1e-4 abs: GPT-2's learned positions and Falcon's rotary must both continue after the cache.
     func testCachedDecodingMatchesFullForward() throws {

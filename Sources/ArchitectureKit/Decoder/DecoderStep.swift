@@ -42,7 +42,8 @@ public struct BlockStep {
         self.stream = stream
     }
 
-    func at(layer: Int, cache: KVCache?) -> BlockStep {
+    /// The same step for layer `layer` (a plugin that runs a layer outside `runBlocks` asks for its step here).
+    public func at(layer: Int, cache: KVCache?) -> BlockStep {
         BlockStep(rope: rope, mask: mask, cache: cache, layer: layer, training: training, stream: stream)
     }
 
