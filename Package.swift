@@ -35,9 +35,10 @@ let package = Package(
         // Block decoders for quantized frozen weights (GGML, NF4): plain C with per-function AVX2/AVX-512 variants
         // picked at run time. -ffp-contract=off: outputs stay bit-identical to the Swift decoders (no FMA).
         .target(name: "CQuantKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+        .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
         // Core layers, bottom up.
-        .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL", "CQuantKernels"], swiftSettings: fast),
+        .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL", "CQuantKernels", "CVectorKernels"], swiftSettings: fast),
         .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: fast),
         .target(name: "ModelFormats", dependencies: ["CQuantKernels"], swiftSettings: fast),
         .target(name: "ArchitectureKit", dependencies: ["TensorCore", "NN", "ModelFormats"], swiftSettings: fast),
@@ -79,7 +80,7 @@ let package = Package(
         // Plugins loaded with dlopen resolve the contract's symbols from the executable itself.
         linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]),
 
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CQuantKernels"]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CQuantKernels", "CVectorKernels"]),
         .testTarget(name: "NNTests", dependencies: ["TensorCore", "NN"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "CQuantKernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),

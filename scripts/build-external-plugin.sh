@@ -13,12 +13,14 @@ build=${LORAKIT_BUILD_DIR:-.build/release}
 modules=$build/Modules
 mkdir -p "$out"
 # The contract's C dependencies (OpenBLAS and oneDNN via TensorCore, the quantized-block decoders via TensorCore and
-# ModelFormats) need their module maps to import the Swift modules (oneDNN's header is on the default include path).
+# ModelFormats, the elementwise kernels via TensorCore) need their module maps to import the Swift modules
+# (oneDNN's header is on the default include path).
 blas=$(pkg-config --cflags-only-I openblas | sed 's/^-I//;s/ *$//')
 swiftc -emit-library -O -parse-as-library -module-name "$name" -swift-version 5 \
     -I "$modules" -Xcc -fmodule-map-file=Sources/COpenBLAS/module.modulemap -Xcc -I"$blas" \
     -Xcc -fmodule-map-file=Sources/CDNNL/module.modulemap \
     -Xcc -fmodule-map-file=Sources/CQuantKernels/include/module.modulemap \
+    -Xcc -fmodule-map-file=Sources/CVectorKernels/include/module.modulemap \
     "$dir"/*.swift -o "$out/lib$name.so.tmp"
 mv "$out/lib$name.so.tmp" "$out/lib$name.so"
 echo "$out/lib$name.so"

@@ -86,7 +86,7 @@ final class VectorGELUTests: XCTestCase {
 }
 
 /// The vectorised SwiGLU over several 16-lane blocks plus a scalar tail: value against the scalar formula (1e-6
-/// relative, exp16 is within 2 ulp of expf) and gradients by finite differences.
+/// relative, the vector exp is within a few ulp of expf) and gradients by finite differences.
 final class VectorSwiGLUTests: XCTestCase {
     func testSwiGLUValuesAndGradients() {
         let gate = randomTensor([5, 9], seed: 92, std: 3), up = randomTensor([5, 9], seed: 93)

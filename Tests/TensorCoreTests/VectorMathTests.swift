@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import TensorCore
+import CVectorKernels
 
 /// The vectorized exp against Foundation's expf: relative error within 4 ulp (≈ 5e-7) over the range softmax uses.
 final class VectorMathTests: XCTestCase {
@@ -27,5 +28,91 @@ final class VectorMathTests: XCTestCase {
         let sum = xs.withUnsafeBufferPointer { VectorMath.sumExpShifted($0.baseAddress!, shift: 2, count: xs.count) }
         let reference = xs.reduce(0.0) { $0 + Foundation.exp(Double($1) - 2) }
         XCTAssertEqual(Double(sum), reference, accuracy: reference * 1e-5)
+    }
+}
+
+/// CVectorKernels at every level this CPU runs: each kernel against a Double reference, and every level's output
+/// bit for bit equal to the baseline's, over lengths that leave every tail size (0…15 lanes) and a long row.
+final class VectorKernelLevelTests: XCTestCase {
+    override func tearDown() { lk_vec_set_level(lk_vec_best_level()) }
+
+    private let lengths = Array(0...40) + [257, 1000]
+
+    private func inputs(_ n: Int, seed: UInt64) -> [Float] {
+        var g = SeededGenerator(seed: seed)
+        return (0..<n).map { _ in Float.random(in: -9...9, using: &g) }
+    }
+
+    /// Every kernel's outputs for length n, flattened, at the current level.
+    private func outputs(_ n: Int) -> [Float] {
+        let x = inputs(n, seed: 1), u = inputs(n, seed: 2), g = inputs(n, seed: 3)
+        var out: [Float] = []
+        var y = [Float](repeating: 0, count: n), y2 = [Float](repeating: 0, count: n)
+        out.append(VectorMath.expShifted(x, shift: 1.5, into: &y, count: n)); out += y
+        out.append(VectorMath.sumExpShifted(x, shift: -2, count: n))
+        out.append(VectorMath.maximum(x, count: n))
+        VectorMath.gelu(x, into: &y, count: n); out += y
+        VectorMath.geluBackward(x, g, into: &y, count: n); out += y
+        VectorMath.swiglu(x, u, into: &y, count: n); out += y
+        VectorMath.swigluBackward(x, u, g, dGate: &y, dUp: &y2, count: n); out += y + y2
+        var p = x
+        out.append(VectorMath.softmaxInPlace(&p, count: n)); out += p
+        var dp = g
+        VectorMath.softmaxBackwardInPlace(p, &dp, dot: 0.25, count: n); out += dp
+        return out
+    }
+
+    func testKernelsMatchDoubleReferences() {
+        for n in lengths {
+            let x = inputs(n, seed: 1).map(Double.init), u = inputs(n, seed: 2).map(Double.init), g = inputs(n, seed: 3).map(Double.init)
+            let xf = x.map(Float.init), uf = u.map(Float.init), gf = g.map(Float.init)
+            var y = [Float](repeating: .nan, count: n), y2 = [Float](repeating: .nan, count: n)
+            func close(_ got: [Float], _ want: [Double], _ what: String, tolerance: Double = 2e-6) {
+                for i in 0..<n { XCTAssertEqual(Double(got[i]), want[i], accuracy: tolerance * max(1, abs(want[i])), "\(what)[\(i)] of \(n)") }
+            }
+            let phi = { (v: Double) in 0.5 * (1 + Foundation.erf(v / 2.0.squareRoot())) }
+            let sigma = { (v: Double) in 1 / (1 + Foundation.exp(-v)) }
+            VectorMath.gelu(xf, into: &y, count: n)
+            close(y, x.map { $0 * phi($0) }, "gelu")
+            VectorMath.geluBackward(xf, gf, into: &y, count: n)
+            close(y, (0..<n).map { g[$0] * (phi(x[$0]) + x[$0] * Foundation.exp(-x[$0] * x[$0] / 2) / (2 * Double.pi).squareRoot()) }, "gelu backward")
+            VectorMath.swiglu(xf, uf, into: &y, count: n)
+            close(y, (0..<n).map { x[$0] * sigma(x[$0]) * u[$0] }, "swiglu")
+            VectorMath.swigluBackward(xf, uf, gf, dGate: &y, dUp: &y2, count: n)
+            close(y, (0..<n).map { let s = sigma(x[$0]); return g[$0] * u[$0] * s * (1 + x[$0] * (1 - s)) }, "swiglu dGate")
+            close(y2, (0..<n).map { g[$0] * x[$0] * sigma(x[$0]) }, "swiglu dUp")
+            var p = xf
+            let lse = VectorMath.softmaxInPlace(&p, count: n)
+            let m = x.max() ?? -.infinity
+            let reference = m + Foundation.log(x.reduce(0) { $0 + Foundation.exp($1 - m) })
+            if n > 0 { XCTAssertEqual(Double(lse), reference, accuracy: 1e-5) } else { XCTAssertEqual(lse, -.infinity) }
+            close(p, x.map { Foundation.exp($0 - reference) }, "softmax")
+            XCTAssertEqual(VectorMath.maximum(xf, count: n), xf.max() ?? -.infinity)
+        }
+    }
+
+    func testMaskedRowsAndNaNs() {
+        var row: [Float] = Array(repeating: -.infinity, count: 19)
+        XCTAssertEqual(VectorMath.softmaxInPlace(&row, count: 19), -.infinity)
+        XCTAssertEqual(row, Array(repeating: 0, count: 19), "a fully masked row attends to nothing")
+        row = Array(repeating: -.infinity, count: 19)
+        row[3] = 2
+        XCTAssertEqual(VectorMath.softmaxInPlace(&row, count: 19), 2)
+        XCTAssertEqual(row[3], 1)
+        let withNaN: [Float] = [1, .nan, 5, -3] + Array(repeating: 0, count: 17)
+        XCTAssertEqual(VectorMath.maximum(withNaN, count: withNaN.count), 5, "NaNs are skipped by the maximum")
+    }
+
+    func testEveryLevelGivesTheBaselineBits() {
+        XCTAssertEqual(lk_vec_set_level(Int32(LK_VEC_BASELINE)), Int32(LK_VEC_BASELINE))
+        let baseline = lengths.map(outputs)
+        for level in Int32(LK_VEC_BASELINE + 1)...lk_vec_best_level() {
+            XCTAssertEqual(lk_vec_set_level(level), level)
+            for (n, expected) in zip(lengths, baseline) {
+                let got = outputs(n)
+                let differing = zip(got, expected).filter { $0.bitPattern != $1.bitPattern }.count
+                XCTAssertEqual(differing, 0, "level \(level), length \(n): \(differing) values differ from the baseline's")
+            }
+        }
     }
 }

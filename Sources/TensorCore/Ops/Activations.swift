@@ -60,7 +60,7 @@ extension Tensor {
     }
 }
 
-/// SwiGLU as Llama's MLP uses it: silu(gate) ⊙ up, fused so the silu output is never stored, vectorised with exp16.
+/// SwiGLU as Llama's MLP uses it: silu(gate) ⊙ up, fused so the silu output is never stored (`VectorMath.swiglu`).
 public func swiglu(gate: Tensor, up: Tensor) -> Tensor {
     precondition(gate.shape == up.shape, "swiglu gate \(gate.shape) vs up \(up.shape)")
     let out = Tensor(uninitialized: gate.shape)

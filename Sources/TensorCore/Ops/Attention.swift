@@ -114,15 +114,7 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                     let (n, q0, k0) = (block.keys.count, block.queries.lowerBound, block.keys.lowerBound)
                     scores(bi, hi, block, p)
                     let l = lse.data + (bi * h + hi) * t + q0
-                    for i in 0..<block.queries.count {
-                        let row = p + i * n
-                        let m = VectorMath.maximum(row, count: n)
-                        if m == -.infinity { row.update(repeating: 0, count: n); l[i] = -.infinity; continue }
-                        let sum = VectorMath.expShifted(row, shift: m, into: row, count: n)
-                        let inv = 1 / sum
-                        for j in 0..<n { row[j] *= inv }
-                        l[i] = m + logf(sum)
-                    }
+                    for i in 0..<block.queries.count { l[i] = VectorMath.softmaxInPlace(p + i * n, count: n) }
                     GEMM.sgemm(m: block.queries.count, n: d, k: n, a: p, lda: n, b: v.data + (bi * s + k0) * kvRow + kvh * d, ldb: kvRow,
                                c: out.data + (bi * t + q0) * qRow + hi * d, ldc: qRow)
                 }
@@ -134,7 +126,8 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     // leaks q, k, v and everything upstream of them whenever this backward never runs (a checkpoint's first pass).
     let o = out.detached()
     return out.recording("attention", [q, k, v]) { g in
-        let dq = Tensor(zeros: q.shape), dk = Tensor(zeros: k.shape), dv = Tensor(zeros: v.shape)
+        let dq = q.needsGrad ? Tensor(zeros: q.shape) : nil, dk = k.needsGrad ? Tensor(zeros: k.shape) : nil
+        let dv = v.needsGrad ? Tensor(zeros: v.shape) : nil
         GEMM.withSingleThreadedBLAS { Parallel.forEachChunk(units, costPerItem: 1 << 20) { r in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: t * s)
             let dp = UnsafeMutablePointer<Float>.allocate(capacity: t * s)
@@ -153,27 +146,35 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                             if l[i] == -.infinity { row.update(repeating: 0, count: n); continue }
                             _ = VectorMath.expShifted(row, shift: l[i], into: row, count: n)
                         }
-                        // dP = dO · Vᵀ ; dS = P ⊙ (dP − rowsum(dO ⊙ O))
-                        GEMM.sgemm(transB: true, m: m, n: n, k: d, a: g.data + qo, lda: qRow, b: v.data + ko, ldb: kvRow, c: dp, ldc: n)
-                        for i in 0..<m {
-                            let go = g.data + qo + i * qRow, oo = o.data + qo + i * qRow
-                            var di: Float = 0
-                            for e in 0..<d { di += go[e] * oo[e] }
-                            let pr = p + i * n, dr = dp + i * n
-                            for j in 0..<n { dr[j] = pr[j] * (dr[j] - di) }
+                        // dP = dO · Vᵀ ; dS = P ⊙ (dP − rowsum(dO ⊙ O)), which only dQ and dK read.
+                        if dq != nil || dk != nil {
+                            GEMM.sgemm(transB: true, m: m, n: n, k: d, a: g.data + qo, lda: qRow, b: v.data + ko, ldb: kvRow, c: dp, ldc: n)
+                            for i in 0..<m {
+                                let go = g.data + qo + i * qRow, oo = o.data + qo + i * qRow
+                                var di: Float = 0
+                                for e in 0..<d { di += go[e] * oo[e] }
+                                VectorMath.softmaxBackwardInPlace(p + i * n, dp + i * n, dot: di, count: n)
+                            }
                         }
-                        // dV += Pᵀ · dO ; dQ += scale · dS · K ; dK += scale · dSᵀ · Q
-                        GEMM.sgemm(transA: true, m: n, n: d, k: m, a: p, lda: n, b: g.data + qo, ldb: qRow,
-                                   beta: 1, c: dv.data + ko, ldc: kvRow)
-                        GEMM.sgemm(m: m, n: d, k: n, alpha: scale, a: dp, lda: n, b: k.data + ko, ldb: kvRow,
-                                   beta: 1, c: dq.data + qo, ldc: qRow)
-                        GEMM.sgemm(transA: true, m: n, n: d, k: m, alpha: scale, a: dp, lda: n, b: q.data + qo, ldb: qRow,
-                                   beta: 1, c: dk.data + ko, ldc: kvRow)
+                        // dV += Pᵀ · dO ; dQ += scale · dS · K ; dK += scale · dSᵀ · Q; each only for an input
+                        // that takes a gradient (BERT's first key, say, is a frozen product of the embeddings).
+                        if let dv {
+                            GEMM.sgemm(transA: true, m: n, n: d, k: m, a: p, lda: n, b: g.data + qo, ldb: qRow,
+                                       beta: 1, c: dv.data + ko, ldc: kvRow)
+                        }
+                        if let dq {
+                            GEMM.sgemm(m: m, n: d, k: n, alpha: scale, a: dp, lda: n, b: k.data + ko, ldb: kvRow,
+                                       beta: 1, c: dq.data + qo, ldc: qRow)
+                        }
+                        if let dk {
+                            GEMM.sgemm(transA: true, m: n, n: d, k: m, alpha: scale, a: dp, lda: n, b: q.data + qo, ldb: qRow,
+                                       beta: 1, c: dk.data + ko, ldc: kvRow)
+                        }
                     }
                 }
             }
         } }
-        return [q.needsGrad ? dq : nil, k.needsGrad ? dk : nil, v.needsGrad ? dv : nil]
+        return [dq, dk, dv]
     }
 }
 
