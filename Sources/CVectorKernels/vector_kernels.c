@@ -201,6 +201,75 @@ INLINE void swiglu_backward(const float *gate, const float *up, const float *g, 
     }
 }
 
+/// Σ x (16 partial sums, lane order), Σ x·y, and the like: the reductions of the norms.
+INLINE float sum(const float *x, int64_t n) {
+    v16f acc = splat(0);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) acc += load(x + i);
+    float s = sum_lanes(acc, 16);
+    if (i < n) s += sum_lanes(load_tail(x + i, n - i, 0), n - i);
+    return s;
+}
+
+INLINE float rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
+    v16f acc = splat(0);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) { v16f v = load(x + i); acc += v * v; }
+    float ss = sum_lanes(acc, 16);
+    if (i < n) { v16f v = load_tail(x + i, n - i, 0); ss += sum_lanes(v * v, n - i); }
+    float inv = 1.0f / sqrtf(ss / (float)n + eps);
+    for (i = 0; i + 16 <= n; i += 16) store(y + i, load(w + i) * (load(x + i) * inv));
+    for (; i < n; i++) y[i] = w[i] * (x[i] * inv);
+    return inv;
+}
+
+INLINE void rms_norm_backward(const float *x, const float *w, const float *g, float inv, float *dx, int64_t n) {
+    v16f acc = splat(0);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) acc += load(g + i) * load(w + i) * load(x + i);
+    float dot = sum_lanes(acc, 16);
+    if (i < n) dot += sum_lanes(load_tail(g + i, n - i, 0) * load_tail(w + i, n - i, 0) * load_tail(x + i, n - i, 0), n - i);
+    float c = dot * inv * inv * inv / (float)n;
+    for (i = 0; i + 16 <= n; i += 16) store(dx + i, load(g + i) * load(w + i) * inv - load(x + i) * c);
+    for (; i < n; i++) dx[i] = g[i] * w[i] * inv - x[i] * c;
+}
+
+INLINE float layer_norm(const float *x, const float *w, const float *b, float *xhat, float *y, int64_t n, float eps) {
+    float mean = sum(x, n) / (float)n;
+    v16f acc = splat(0);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) { v16f d = load(x + i) - mean; acc += d * d; }
+    float var = sum_lanes(acc, 16);
+    if (i < n) { v16f d = load_tail(x + i, n - i, mean) - mean; var += sum_lanes(d * d, n - i); }
+    float inv = 1.0f / sqrtf(var / (float)n + eps);
+    for (i = 0; i + 16 <= n; i += 16) {
+        v16f h = (load(x + i) - mean) * inv;
+        store(xhat + i, h);
+        store(y + i, b ? h * load(w + i) + load(b + i) : h * load(w + i) + 0.0f);
+    }
+    for (; i < n; i++) {
+        float h = (x[i] - mean) * inv;
+        xhat[i] = h;
+        y[i] = h * w[i] + (b ? b[i] : 0.0f);
+    }
+    return inv;
+}
+
+INLINE void layer_norm_backward(const float *g, const float *w, const float *xhat, float inv, float *dx, int64_t n) {
+    v16f sg = splat(0), sgh = splat(0);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) { v16f gw = load(g + i) * load(w + i); sg += gw; sgh += gw * load(xhat + i); }
+    float sumG = sum_lanes(sg, 16), sumGH = sum_lanes(sgh, 16);
+    if (i < n) {
+        v16f gw = load_tail(g + i, n - i, 0) * load_tail(w + i, n - i, 0);
+        sumG += sum_lanes(gw, n - i);
+        sumGH += sum_lanes(gw * load_tail(xhat + i, n - i, 0), n - i);
+    }
+    float mg = sumG / (float)n, mgh = sumGH / (float)n;
+    for (i = 0; i + 16 <= n; i += 16) store(dx + i, inv * (load(g + i) * load(w + i) - mg - load(xhat + i) * mgh));
+    for (; i < n; i++) dx[i] = inv * (g[i] * w[i] - mg - xhat[i] * mgh);
+}
+
 // MARK: - Variants and dispatch
 
 #define VARIANTS(ret, name, params, args)                                \
@@ -219,6 +288,14 @@ VARIANTS(void, gelu_backward, (const float *x, const float *g, float *dx, int64_
 VARIANTS(void, swiglu, (const float *gate, const float *up, float *out, int64_t n), (gate, up, out, n))
 VARIANTS(void, swiglu_backward, (const float *gate, const float *up, const float *g, float *dg, float *du, int64_t n),
          (gate, up, g, dg, du, n))
+
+VARIANTS(float, rms_norm, (const float *x, const float *w, float *y, int64_t n, float eps), (x, w, y, n, eps))
+VARIANTS(void, rms_norm_backward, (const float *x, const float *w, const float *g, float inv, float *dx, int64_t n),
+         (x, w, g, inv, dx, n))
+VARIANTS(float, layer_norm, (const float *x, const float *w, const float *b, float *xh, float *y, int64_t n, float eps),
+         (x, w, b, xh, y, n, eps))
+VARIANTS(void, layer_norm_backward, (const float *g, const float *w, const float *xh, float inv, float *dx, int64_t n),
+         (g, w, xh, inv, dx, n))
 
 int lk_vec_best_level(void) {
     __builtin_cpu_init();
@@ -266,4 +343,16 @@ void lk_vec_swiglu(const float *gate, const float *up, float *out, int64_t n) {
 }
 void lk_vec_swiglu_backward(const float *gate, const float *up, const float *g, float *d_gate, float *d_up, int64_t n) {
     swiglu_backward_variants[lk_vec_level()](gate, up, g, d_gate, d_up, n);
+}
+float lk_vec_rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
+    return rms_norm_variants[lk_vec_level()](x, w, y, n, eps);
+}
+void lk_vec_rms_norm_backward(const float *x, const float *w, const float *g, float inv, float *dx, int64_t n) {
+    rms_norm_backward_variants[lk_vec_level()](x, w, g, inv, dx, n);
+}
+float lk_vec_layer_norm(const float *x, const float *w, const float *b, float *xhat, float *y, int64_t n, float eps) {
+    return layer_norm_variants[lk_vec_level()](x, w, b, xhat, y, n, eps);
+}
+void lk_vec_layer_norm_backward(const float *g, const float *w, const float *xhat, float inv, float *dx, int64_t n) {
+    layer_norm_backward_variants[lk_vec_level()](g, w, xhat, inv, dx, n);
 }

@@ -59,6 +59,13 @@ final class VectorKernelLevelTests: XCTestCase {
         out.append(VectorMath.softmaxInPlace(&p, count: n)); out += p
         var dp = g
         VectorMath.softmaxBackwardInPlace(p, &dp, dot: 0.25, count: n); out += dp
+        if n > 0 {  // the norms' rows (weights u, bias g)
+            out.append(lk_vec_rms_norm(x, u, &y, Int64(n), 1e-5)); out += y
+            lk_vec_rms_norm_backward(x, u, g, 0.7, &y, Int64(n)); out += y
+            out.append(lk_vec_layer_norm(x, u, g, &y2, &y, Int64(n), 1e-12)); out += y + y2
+            out.append(lk_vec_layer_norm(x, u, nil, &y2, &y, Int64(n), 1e-12)); out += y
+            lk_vec_layer_norm_backward(g, u, x, 0.3, &y, Int64(n)); out += y
+        }
         return out
     }
 
@@ -88,6 +95,25 @@ final class VectorKernelLevelTests: XCTestCase {
             if n > 0 { XCTAssertEqual(Double(lse), reference, accuracy: 1e-5) } else { XCTAssertEqual(lse, -.infinity) }
             close(p, x.map { Foundation.exp($0 - reference) }, "softmax")
             XCTAssertEqual(VectorMath.maximum(xf, count: n), xf.max() ?? -.infinity)
+            guard n > 0 else { continue }
+            // The norms' rows: RMSNorm with weights u, LayerNorm with weights u and bias g, and their backwards.
+            let inv = lk_vec_rms_norm(xf, uf, &y, Int64(n), 1e-5)
+            let rms = 1 / (x.reduce(0) { $0 + $1 * $1 } / Double(n) + 1e-5).squareRoot()
+            XCTAssertEqual(Double(inv), rms, accuracy: rms * 1e-6)
+            close(y, (0..<n).map { u[$0] * x[$0] * rms }, "rms_norm")
+            let dot = (0..<n).reduce(0.0) { $0 + g[$1] * u[$1] * x[$1] }
+            lk_vec_rms_norm_backward(xf, uf, gf, Float(rms), &y, Int64(n))
+            close(y, (0..<n).map { g[$0] * u[$0] * rms - x[$0] * dot * rms * rms * rms / Double(n) }, "rms_norm backward", tolerance: 1e-5)
+            let mean = x.reduce(0, +) / Double(n)
+            let lnInv = 1 / (x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n) + 1e-12).squareRoot()
+            let xhat = x.map { ($0 - mean) * lnInv }
+            XCTAssertEqual(Double(lk_vec_layer_norm(xf, uf, gf, &y2, &y, Int64(n), 1e-12)), lnInv, accuracy: lnInv * 1e-5)
+            close(y2, xhat, "layer_norm xhat", tolerance: 1e-5)
+            close(y, (0..<n).map { xhat[$0] * u[$0] + g[$0] }, "layer_norm", tolerance: 1e-5)
+            let gw = (0..<n).map { g[$0] * u[$0] }
+            let (mg, mgh) = (gw.reduce(0, +) / Double(n), (0..<n).reduce(0.0) { $0 + gw[$1] * xhat[$1] } / Double(n))
+            lk_vec_layer_norm_backward(gf, uf, xhat.map(Float.init), Float(lnInv), &y, Int64(n))
+            close(y, (0..<n).map { lnInv * (gw[$0] - mg - xhat[$0] * mgh) }, "layer_norm backward", tolerance: 1e-5)
         }
     }
 

@@ -1,7 +1,9 @@
+import CVectorKernels
 import Foundation
 
 /// RMSNorm (Llama) and LayerNorm (GPT-2, BERT, Falcon) over the last axis, with statistics computed in Float32
-/// per row as PyTorch does, and the per-row reciprocal std saved for the backward pass.
+/// per row as PyTorch does, and the per-row reciprocal std saved for the backward pass. The rows run through
+/// CVectorKernels (16 partial sums per reduction, the widest vector unit the CPU has).
 extension Tensor {
     /// x: (…, D), weight: (D). y = weight ⊙ x / sqrt(mean(x²) + eps).
     public func rmsNorm(weight: Tensor, eps: Float) -> Tensor {
@@ -11,14 +13,7 @@ extension Tensor {
         let rstd = Tensor(uninitialized: [rows])
         let (px, pw, po, pr) = (x.data, weight.data, out.data, rstd.data)
         Parallel.forEachChunk(rows, costPerItem: n * 3) { r in
-            for row in r {
-                let xr = px + row * n, yr = po + row * n
-                var ss: Float = 0
-                for j in 0..<n { ss += xr[j] * xr[j] }
-                let inv = 1 / sqrtf(ss / Float(n) + eps)
-                pr[row] = inv
-                for j in 0..<n { yr[j] = pw[j] * (xr[j] * inv) }
-            }
+            for row in r { pr[row] = lk_vec_rms_norm(px + row * n, pw, po + row * n, Int64(n), eps) }
         }
         let recorded = out.recording("rms_norm", [x, weight]) { g in
             let (pg, pr) = (g.data, rstd.data)  // reading rstd here keeps it alive until the backward pass
@@ -30,12 +25,7 @@ extension Tensor {
                 for row in r {
                     let xr = px + row * n, gr = pg + row * n, inv = pr[row]
                     if let dw { for j in 0..<n { dw[j] += gr[j] * xr[j] * inv } }
-                    if let d = dx?.data {
-                        var dot: Float = 0
-                        for j in 0..<n { dot += gr[j] * pw[j] * xr[j] }
-                        let c = dot * inv * inv * inv / Float(n)
-                        for j in 0..<n { d[row * n + j] = gr[j] * pw[j] * inv - xr[j] * c }
-                    }
+                    if let d = dx?.data { lk_vec_rms_norm_backward(xr, pw, gr, inv, d + row * n, Int64(n)) }
                 }
             }
             let dw = partials.isEmpty ? nil : partials.dropFirst().reduce(partials[0]) { $0.adding($1) }
@@ -66,21 +56,7 @@ extension Tensor {
         let (px, pw, po, ph, pr) = (x.data, weight.data, out.data, xhat.data, rstd.data)
         let pb = bias?.data
         Parallel.forEachChunk(rows, costPerItem: n * 4) { r in
-            for row in r {
-                let xr = px + row * n, o = row * n
-                var mean: Float = 0
-                for j in 0..<n { mean += xr[j] }
-                mean /= Float(n)
-                var v: Float = 0
-                for j in 0..<n { let d = xr[j] - mean; v += d * d }
-                let inv = 1 / sqrtf(v / Float(n) + eps)
-                pr[row] = inv
-                for j in 0..<n {
-                    let h = (xr[j] - mean) * inv
-                    ph[o + j] = h
-                    po[o + j] = h * pw[j] + (pb?[j] ?? 0)
-                }
-            }
+            for row in r { pr[row] = lk_vec_layer_norm(px + row * n, pw, pb, ph + row * n, po + row * n, Int64(n), eps) }
         }
         var inputs = [x, weight]
         if let bias { inputs.append(bias) }
@@ -98,13 +74,7 @@ extension Tensor {
             }
             if let d = dx?.data {
                 Parallel.forEachChunk(rows, costPerItem: n * 4) { r in
-                    for row in r {
-                        let o = row * n
-                        var sumG: Float = 0, sumGH: Float = 0
-                        for j in 0..<n { let gw = pg[o + j] * pw[j]; sumG += gw; sumGH += gw * ph[o + j] }
-                        let (mg, mgh) = (sumG / Float(n), sumGH / Float(n))
-                        for j in 0..<n { d[o + j] = pr[row] * (pg[o + j] * pw[j] - mg - ph[o + j] * mgh) }
-                    }
+                    for row in r { lk_vec_layer_norm_backward(pg + row * n, pw, ph + row * n, pr[row], d + row * n, Int64(n)) }
                 }
             }
             return bias == nil ? [dx, dw] : [dx, dw, db]
