@@ -1,6 +1,6 @@
 import CVectorKernels
 
-/// The elementwise math of softmax, GELU and SwiGLU over raw buffers. The kernels are C (Sources/CVectorKernels)
+/// The row and elementwise math of softmax, GELU, SwiGLU and the norms over raw buffers. The kernels are C (Sources/CVectorKernels)
 /// so that they run on the widest vector unit the CPU has, chosen at run time, while the Swift targets stay built
 /// for baseline x86-64; every variant gives the same bits.
 public enum VectorMath {
@@ -53,5 +53,34 @@ public enum VectorMath {
     public static func swigluBackward(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
                                       dGate: UnsafeMutablePointer<Float>?, dUp: UnsafeMutablePointer<Float>?, count n: Int) {
         lk_vec_swiglu_backward(gate, up, g, dGate, dUp, Int64(n))
+    }
+
+    /// RMSNorm of one row: y = w ⊙ x · inv, inv = 1/√(mean(x²) + eps); returns inv.
+    @inline(__always)
+    public static func rmsNorm(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                               count n: Int, eps: Float) -> Float {
+        lk_vec_rms_norm(x, w, y, Int64(n), eps)
+    }
+
+    /// RMSNorm's backward for one row given the forward's inv.
+    @inline(__always)
+    public static func rmsNormBackward(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                                       inv: Float, into dx: UnsafeMutablePointer<Float>, count n: Int) {
+        lk_vec_rms_norm_backward(x, w, g, inv, dx, Int64(n))
+    }
+
+    /// LayerNorm of one row (biased variance): xhat = (x − mean) · inv, y = xhat ⊙ w + b; returns inv.
+    @inline(__always)
+    public static func layerNorm(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, bias b: UnsafePointer<Float>?,
+                                 normalized xhat: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                                 count n: Int, eps: Float) -> Float {
+        lk_vec_layer_norm(x, w, b, xhat, y, Int64(n), eps)
+    }
+
+    /// LayerNorm's backward for one row from the saved xhat and inv.
+    @inline(__always)
+    public static func layerNormBackward(_ g: UnsafePointer<Float>, weight w: UnsafePointer<Float>, normalized xhat: UnsafePointer<Float>,
+                                         inv: Float, into dx: UnsafeMutablePointer<Float>, count n: Int) {
+        lk_vec_layer_norm_backward(g, w, xhat, inv, dx, Int64(n))
     }
 }

@@ -1,9 +1,8 @@
-import CVectorKernels
 import Foundation
 
 /// RMSNorm (Llama) and LayerNorm (GPT-2, BERT, Falcon) over the last axis, with statistics computed in Float32
 /// per row as PyTorch does, and the per-row reciprocal std saved for the backward pass. The rows run through
-/// CVectorKernels (16 partial sums per reduction, the widest vector unit the CPU has).
+/// `VectorMath` (C kernels: 16 partial sums per reduction, the widest vector unit the CPU has).
 extension Tensor {
     /// x: (…, D), weight: (D). y = weight ⊙ x / sqrt(mean(x²) + eps).
     public func rmsNorm(weight: Tensor, eps: Float) -> Tensor {
@@ -13,7 +12,7 @@ extension Tensor {
         let rstd = Tensor(uninitialized: [rows])
         let (px, pw, po, pr) = (x.data, weight.data, out.data, rstd.data)
         Parallel.forEachChunk(rows, costPerItem: n * 3) { r in
-            for row in r { pr[row] = lk_vec_rms_norm(px + row * n, pw, po + row * n, Int64(n), eps) }
+            for row in r { pr[row] = VectorMath.rmsNorm(px + row * n, weight: pw, into: po + row * n, count: n, eps: eps) }
         }
         let recorded = out.recording("rms_norm", [x, weight]) { g in
             let (pg, pr) = (g.data, rstd.data)  // reading rstd here keeps it alive until the backward pass
@@ -25,7 +24,7 @@ extension Tensor {
                 for row in r {
                     let xr = px + row * n, gr = pg + row * n, inv = pr[row]
                     if let dw { for j in 0..<n { dw[j] += gr[j] * xr[j] * inv } }
-                    if let d = dx?.data { lk_vec_rms_norm_backward(xr, pw, gr, inv, d + row * n, Int64(n)) }
+                    if let d = dx?.data { VectorMath.rmsNormBackward(xr, weight: pw, gr, inv: inv, into: d + row * n, count: n) }
                 }
             }
             let dw = partials.isEmpty ? nil : partials.dropFirst().reduce(partials[0]) { $0.adding($1) }
@@ -56,7 +55,10 @@ extension Tensor {
         let (px, pw, po, ph, pr) = (x.data, weight.data, out.data, xhat.data, rstd.data)
         let pb = bias?.data
         Parallel.forEachChunk(rows, costPerItem: n * 4) { r in
-            for row in r { pr[row] = lk_vec_layer_norm(px + row * n, pw, pb, ph + row * n, po + row * n, Int64(n), eps) }
+            for row in r {
+                pr[row] = VectorMath.layerNorm(px + row * n, weight: pw, bias: pb, normalized: ph + row * n, into: po + row * n,
+                                               count: n, eps: eps)
+            }
         }
         var inputs = [x, weight]
         if let bias { inputs.append(bias) }
@@ -74,7 +76,9 @@ extension Tensor {
             }
             if let d = dx?.data {
                 Parallel.forEachChunk(rows, costPerItem: n * 4) { r in
-                    for row in r { lk_vec_layer_norm_backward(pg + row * n, pw, ph + row * n, pr[row], d + row * n, Int64(n)) }
+                    for row in r {
+                        VectorMath.layerNormBackward(pg + row * n, weight: pw, normalized: ph + row * n, inv: pr[row], into: d + row * n, count: n)
+                    }
                 }
             }
             return bias == nil ? [dx, dw] : [dx, dw, db]

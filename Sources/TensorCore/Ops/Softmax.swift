@@ -30,8 +30,6 @@ extension Tensor {
 /// y = softmax(x) for one row of length n; a row of all −inf gives zeros (a fully masked attention row).
 @inline(__always)
 func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    let m = VectorMath.maximum(x, count: n)
-    if m == -.infinity { y.update(repeating: 0, count: n); return }
-    let inv = 1 / VectorMath.expShifted(x, shift: m, into: y, count: n)
-    for j in 0..<n { y[j] *= inv }
+    if UnsafePointer(y) != x { y.update(from: x, count: n) }
+    _ = VectorMath.softmaxInPlace(y, count: n)
 }
