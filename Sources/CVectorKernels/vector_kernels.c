@@ -122,6 +122,15 @@ INLINE float maximum(const float *x, int64_t n) {
     return m;
 }
 
+INLINE float dot(const float *a, const float *b, int64_t n) {
+    v16f acc = splat(0);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) acc += load(a + i) * load(b + i);
+    float sum = sum_lanes(acc, 16);
+    if (i < n) sum += sum_lanes(load_tail(a + i, n - i, 0) * load_tail(b + i, n - i, 0), n - i);
+    return sum;
+}
+
 INLINE float softmax_in_place(float *x, int64_t n) {
     float m = maximum(x, n);
     if (m == -INFINITY) {
@@ -281,6 +290,7 @@ INLINE void layer_norm_backward(const float *g, const float *w, const float *xha
 VARIANTS(float, exp_shifted, (const float *x, float s, float *y, int64_t n), (x, s, y, n))
 VARIANTS(float, sum_exp_shifted, (const float *x, float s, int64_t n), (x, s, n))
 VARIANTS(float, maximum, (const float *x, int64_t n), (x, n))
+VARIANTS(float, dot, (const float *a, const float *b, int64_t n), (a, b, n))
 VARIANTS(float, softmax_in_place, (float *x, int64_t n), (x, n))
 VARIANTS(void, softmax_backward_in_place, (const float *p, float *dp, float dot, int64_t n), (p, dp, dot, n))
 VARIANTS(void, gelu, (const float *x, float *y, int64_t n), (x, y, n))
@@ -330,6 +340,7 @@ float lk_vec_sum_exp_shifted(const float *x, float shift, int64_t n) {
     return sum_exp_shifted_variants[lk_vec_level()](x, shift, n);
 }
 float lk_vec_max(const float *x, int64_t n) { return maximum_variants[lk_vec_level()](x, n); }
+float lk_vec_dot(const float *a, const float *b, int64_t n) { return dot_variants[lk_vec_level()](a, b, n); }
 float lk_vec_softmax_in_place(float *x, int64_t n) { return softmax_in_place_variants[lk_vec_level()](x, n); }
 void lk_vec_softmax_backward_in_place(const float *p, float *dp, float dot, int64_t n) {
     softmax_backward_in_place_variants[lk_vec_level()](p, dp, dot, n);

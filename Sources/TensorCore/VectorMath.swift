@@ -20,6 +20,12 @@ public enum VectorMath {
     @inline(__always)
     public static func maximum(_ x: UnsafePointer<Float>, count n: Int) -> Float { lk_vec_max(x, Int64(n)) }
 
+    /// Σ a[i]·b[i] over n elements, in 16 partial sums.
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) -> Float {
+        lk_vec_dot(a, b, Int64(n))
+    }
+
     /// The row turned into its softmax in place; returns its log-sum-exp (−inf, and a row of zeros, when every
     /// entry is −inf).
     @inline(__always)

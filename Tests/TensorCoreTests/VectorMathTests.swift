@@ -51,6 +51,7 @@ final class VectorKernelLevelTests: XCTestCase {
         out.append(VectorMath.expShifted(x, shift: 1.5, into: &y, count: n)); out += y
         out.append(VectorMath.sumExpShifted(x, shift: -2, count: n))
         out.append(VectorMath.maximum(x, count: n))
+        out.append(VectorMath.dot(x, g, count: n))
         VectorMath.gelu(x, into: &y, count: n); out += y
         VectorMath.geluBackward(x, g, into: &y, count: n); out += y
         VectorMath.swiglu(x, u, into: &y, count: n); out += y
@@ -95,6 +96,8 @@ final class VectorKernelLevelTests: XCTestCase {
             if n > 0 { XCTAssertEqual(Double(lse), reference, accuracy: 1e-5) } else { XCTAssertEqual(lse, -.infinity) }
             close(p, x.map { Foundation.exp($0 - reference) }, "softmax")
             XCTAssertEqual(VectorMath.maximum(xf, count: n), xf.max() ?? -.infinity)
+            let dotReference = (0..<n).reduce(0.0) { $0 + x[$1] * g[$1] }
+            XCTAssertEqual(Double(VectorMath.dot(xf, gf, count: n)), dotReference, accuracy: 1e-5 * max(1, (0..<n).reduce(0.0) { $0 + abs(x[$1] * g[$1]) }))
             guard n > 0 else { continue }
             // The norms' rows: RMSNorm with weights u, LayerNorm with weights u and bias g, and their backwards.
             let inv = lk_vec_rms_norm(xf, uf, &y, Int64(n), 1e-5)

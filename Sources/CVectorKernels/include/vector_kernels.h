@@ -27,6 +27,8 @@ float lk_vec_exp_shifted(const float *x, float shift, float *y, int64_t n);
 float lk_vec_sum_exp_shifted(const float *x, float shift, int64_t n);
 /// The largest x[i] (NaNs skipped), −inf for n = 0.
 float lk_vec_max(const float *x, int64_t n);
+/// Σ a[i]·b[i] in 16 partial sums (then added in lane order), so every variant gives the same bits.
+float lk_vec_dot(const float *a, const float *b, int64_t n);
 /// A row of scores turned into probabilities in place; returns its log-sum-exp. A row that is all −inf becomes
 /// zeros and returns −inf.
 float lk_vec_softmax_in_place(float *x, int64_t n);

@@ -128,6 +128,18 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
     return out.recording("attention", [q, k, v]) { g in
         let dq = q.needsGrad ? Tensor(zeros: q.shape) : nil, dk = k.needsGrad ? Tensor(zeros: k.shape) : nil
         let dv = v.needsGrad ? Tensor(zeros: v.shape) : nil
+        // rowsum(dO ⊙ O) of every (query, head), which dS needs: one streaming pass over dO and O here rather than
+        // a strided dot per row inside the blocks, where it was the loop's costliest load (first touch of dO).
+        let rowDots = dq != nil || dk != nil ? Tensor(uninitialized: [b, t, h]) : nil
+        if let rowDots {
+            Parallel.forEachChunk(b * t, costPerItem: qRow) { r in
+                for row in r {
+                    for hi in 0..<h {
+                        rowDots.data[row * h + hi] = VectorMath.dot(g.data + row * qRow + hi * d, o.data + row * qRow + hi * d, count: d)
+                    }
+                }
+            }
+        }
         GEMM.withSingleThreadedBLAS { Parallel.forEachChunk(units, costPerItem: 1 << 20) { r in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: t * s)
             let dp = UnsafeMutablePointer<Float>.allocate(capacity: t * s)
@@ -147,14 +159,10 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
                             _ = VectorMath.expShifted(row, shift: l[i], into: row, count: n)
                         }
                         // dP = dO · Vᵀ ; dS = P ⊙ (dP − rowsum(dO ⊙ O)), which only dQ and dK read.
-                        if dq != nil || dk != nil {
+                        if let rowDots {
                             GEMM.sgemm(transB: true, m: m, n: n, k: d, a: g.data + qo, lda: qRow, b: v.data + ko, ldb: kvRow, c: dp, ldc: n)
-                            for i in 0..<m {
-                                let go = g.data + qo + i * qRow, oo = o.data + qo + i * qRow
-                                var di: Float = 0
-                                for e in 0..<d { di += go[e] * oo[e] }
-                                VectorMath.softmaxBackwardInPlace(p + i * n, dp + i * n, dot: di, count: n)
-                            }
+                            let di = rowDots.data + (bi * t + q0) * h + hi
+                            for i in 0..<m { VectorMath.softmaxBackwardInPlace(p + i * n, dp + i * n, dot: di[i * h], count: n) }
                         }
                         // dV += Pᵀ · dO ; dQ += scale · dS · K ; dK += scale · dSᵀ · Q; each only for an input
                         // that takes a gradient (BERT's first key, say, is a frozen product of the embeddings).
