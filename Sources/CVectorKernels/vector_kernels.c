@@ -221,13 +221,9 @@ INLINE float sum(const float *x, int64_t n) {
 }
 
 INLINE float rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
-    v16f acc = splat(0);
+    float inv = 1.0f / sqrtf(dot(x, x, n) / (float)n + eps);
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) { v16f v = load(x + i); acc += v * v; }
-    float ss = sum_lanes(acc, 16);
-    if (i < n) { v16f v = load_tail(x + i, n - i, 0); ss += sum_lanes(v * v, n - i); }
-    float inv = 1.0f / sqrtf(ss / (float)n + eps);
-    for (i = 0; i + 16 <= n; i += 16) store(y + i, load(w + i) * (load(x + i) * inv));
+    for (; i + 16 <= n; i += 16) store(y + i, load(w + i) * (load(x + i) * inv));
     for (; i < n; i++) y[i] = w[i] * (x[i] * inv);
     return inv;
 }

@@ -131,12 +131,10 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
         // rowsum(dO ⊙ O) of every (query, head), which dS needs: one streaming pass over dO and O here rather than
         // a strided dot per row inside the blocks, where it was the loop's costliest load (first touch of dO).
         let rowDots = dq != nil || dk != nil ? Tensor(uninitialized: [b, t, h]) : nil
-        if let rowDots {
+        if let (pr, pg, po) = rowDots.map({ ($0.data, g.data, o.data) }) {
             Parallel.forEachChunk(b * t, costPerItem: qRow) { r in
                 for row in r {
-                    for hi in 0..<h {
-                        rowDots.data[row * h + hi] = VectorMath.dot(g.data + row * qRow + hi * d, o.data + row * qRow + hi * d, count: d)
-                    }
+                    for hi in 0..<h { pr[row * h + hi] = VectorMath.dot(pg + row * qRow + hi * d, po + row * qRow + hi * d, count: d) }
                 }
             }
         }
