@@ -48,7 +48,6 @@ struct BenchTrain: ParsableCommand {
         if randomWeights != nil && classification { throw ValidationError("--random-weights trains a causal LM; drop --task classification") }
         let loaded = try randomWeights.map { try ModelLoader.loadRandom(config: URL(fileURLWithPath: $0), quantization: q) }
             ?? ModelLoader.load(model, head: classification ? .sequenceClassification(numLabels: labels) : .causalLM, quantization: q)
-        let memory = WeightMemory(loaded.model)
         var s = TrainBenchmark.Settings()
         s.sequenceLength = seq
         s.batchSize = batch
@@ -62,6 +61,8 @@ struct BenchTrain: ParsableCommand {
         s.profile = profile
         let result = try TrainBenchmark.run(model: loaded.model, plugin: loaded.plugin,
                                             vocabularySize: try loaded.config.int("vocab_size"), settings: s)
+        // Counted after the run: what the steps held (bf16 storage under --precision bf16, the adapter included).
+        let memory = WeightMemory(loaded.model)
         FileHandle.standardError.write(Data("gemm \(GEMM.backend.kind.rawValue), \(ComputeEnvironment.current.threads) threads; \(result.precisionSummary)\n".utf8))
         FileHandle.standardError.write(Data("quantization \(q.rawValue): \(memory)\n".utf8))
         if verbose {
