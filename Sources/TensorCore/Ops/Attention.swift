@@ -131,7 +131,8 @@ public func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: T
         // rowsum(dO ⊙ O) of every (query, head), which dS needs: one streaming pass over dO and O here rather than
         // a strided dot per row inside the blocks, where it was the loop's costliest load (first touch of dO).
         let rowDots = dq != nil || dk != nil ? Tensor(uninitialized: [b, t, h]) : nil
-        if let (pr, pg, po) = rowDots.map({ ($0.data, g.data, o.data) }) {
+        if let rowDots {
+            let (pr, pg, po) = (rowDots.data, g.data, o.data)
             Parallel.forEachChunk(b * t, costPerItem: qRow) { r in
                 for row in r {
                     for hi in 0..<h { pr[row * h + hi] = VectorMath.dot(pg + row * qRow + hi * d, po + row * qRow + hi * d, count: d) }
